@@ -1,0 +1,25 @@
+//! Moat's AWS adapter: the only crate that speaks the AWS SDK.
+//!
+//! Each need of the functions is a small trait (read and change security
+//! groups, store records, publish, fetch policies) with one implementation
+//! here on the SDK. Functions are generic over the traits, so their logic
+//! can be tested with in-memory fakes, and these implementations are tested
+//! against moto. Every SDK failure becomes an [`Error`] with a stable
+//! [`moat_domain::ErrorType`] the state machine matches on.
+
+pub mod config;
+pub mod ec2;
+pub mod error;
+pub mod policy_store;
+pub mod publish;
+pub mod records;
+
+pub use config::{Accounts, MemberAccess};
+pub use error::Error;
+
+pub use aws_config::SdkConfig;
+pub use aws_sdk_dynamodb as dynamodb;
+pub use aws_sdk_ec2 as ec2_sdk;
+pub use aws_sdk_s3 as s3;
+pub use aws_sdk_sns as sns;
+pub use aws_sdk_sqs as sqs;

@@ -1,0 +1,73 @@
+//! Publishing notifications to SNS.
+//!
+//! Each message is sent with `MessageStructure=json`: SQS, Lambda and HTTP
+//! subscribers get the JSON body (`default`), e-mail subscribers the readable
+//! summary. Message attributes carry verdict, severity, account and the like
+//! so a subscription's filter policy can pick what it wants.
+
+use std::future::Future;
+
+use aws_sdk_sns::Client;
+use aws_sdk_sns::types::MessageAttributeValue;
+use moat_domain::notification::Notification;
+use serde_json::json;
+
+use crate::Error;
+
+/// Publishing one notification.
+pub trait Publisher {
+    /// Publishes and returns SNS's message id.
+    fn publish(
+        &self,
+        topic_arn: &str,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+}
+
+/// [`Publisher`] on SNS.
+#[derive(Debug, Clone)]
+pub struct SnsPublisher {
+    client: Client,
+}
+
+impl SnsPublisher {
+    pub fn new(client: Client) -> SnsPublisher {
+        SnsPublisher { client }
+    }
+}
+
+/// The `Message` for `MessageStructure=json`: one text per protocol.
+pub fn message_per_protocol(notification: &Notification) -> String {
+    let body = notification.body.to_string();
+    let readable = format!(
+        "{}\n\n{}",
+        notification.summary,
+        serde_json::to_string_pretty(&notification.body).unwrap_or_else(|_| body.clone())
+    );
+    json!({ "default": body, "email": readable, "email-json": body }).to_string()
+}
+
+impl Publisher for SnsPublisher {
+    async fn publish(&self, topic_arn: &str, notification: &Notification) -> Result<String, Error> {
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(&notification.subject)
+            .message_structure("json")
+            .message(message_per_protocol(notification));
+        for (name, value) in &notification.attributes {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|error| Error::Config(format!("message attribute {name}: {error}")))?;
+            request = request.message_attributes(name, attribute);
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|error| Error::from_sdk("Publish", error))?;
+        Ok(output.message_id.unwrap_or_default())
+    }
+}

@@ -1,0 +1,362 @@
+//! Backups, audit records and publish claims in one DynamoDB table.
+//!
+//! Layout (partition key `pk`, sort key `sk`, both strings):
+//!
+//! | item            | pk                    | sk                   |
+//! |-----------------|-----------------------|----------------------|
+//! | backup          | `GROUP#<group id>`    | `BACKUP#<event id>`  |
+//! | audit record    | `GROUP#<group id>`    | `AUDIT#<event id>`   |
+//! | publish claim   | `CLAIM#<dedup key>`   | `CLAIM`              |
+//!
+//! One partition per group keeps a group's whole history in one `Query`.
+//! Records are stored as a JSON document in `record`, so the table never
+//! needs a migration when a record gains a field.
+
+use std::future::Future;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use moat_domain::records::{AuditRecord, BackupRecord};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+
+/// How long a publish claim blocks others before it is presumed dead: well
+/// over the notify function's timeout, so a live publisher is never raced.
+pub const CLAIM_STALE_AFTER_SECONDS: i64 = 120;
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored<T> {
+    /// This call wrote it.
+    Created,
+    /// An earlier call wrote it; here is what it wrote.
+    Existing(T),
+}
+
+/// The outcome of claiming the right to publish one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Publish now, then [`Records::complete`] (or [`Records::release`] on
+    /// failure).
+    Claimed,
+    /// Already published, with this message id.
+    Done(String),
+}
+
+/// Storing what Moat did.
+pub trait Records {
+    /// Writes the backup unless one for the same group and change exists,
+    /// in which case the existing one is returned and nothing is written.
+    fn put_backup(
+        &self,
+        record: &BackupRecord,
+    ) -> impl Future<Output = Result<Stored<BackupRecord>, Error>> + Send;
+
+    fn get_backup(
+        &self,
+        backup_id: &str,
+    ) -> impl Future<Output = Result<Option<BackupRecord>, Error>> + Send;
+
+    /// Every backup of a group, oldest change first.
+    fn backups_of(&self, group_id: &str) -> impl Future<Output = Result<Vec<BackupRecord>, Error>> + Send;
+
+    /// Writes the audit record of one change; writing it again replaces it
+    /// with the same content, so retries are harmless.
+    fn put_audit(&self, record: &AuditRecord) -> impl Future<Output = Result<(), Error>> + Send;
+
+    fn get_audit(
+        &self,
+        group_id: &str,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<AuditRecord>, Error>> + Send;
+
+    /// Claims the right to publish the message with this key. A live claim
+    /// held by another run is `Error::ClaimBusy` (retryable).
+    fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, Error>> + Send;
+
+    /// Marks a claimed message as published.
+    fn complete(&self, key: &str, message_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Gives a claim up after a failed publish, so a retry can publish.
+    fn release(&self, key: &str, owner: &str) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// [`Records`] in a DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoRecords {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRecords {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoRecords {
+        DynamoRecords {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_record<T: DeserializeOwned>(&self, pk: String, sk: String) -> Result<Option<T>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| Error::from_sdk("GetItem", error))?;
+        output
+            .item
+            .map(|item| decode(&item, &format!("{pk}/{sk}")))
+            .transpose()
+    }
+}
+
+/// Splits a backup id (`<group id>/<event id>`) into its key.
+fn backup_key(backup_id: &str) -> Result<(String, String), Error> {
+    match backup_id.split_once('/') {
+        Some((group_id, event_id)) if !group_id.is_empty() && !event_id.is_empty() => {
+            Ok((format!("GROUP#{group_id}"), format!("BACKUP#{event_id}")))
+        }
+        _ => Err(moat_domain::Error::invalid(
+            "backup id",
+            backup_id.to_owned(),
+            "expected <group id>/<event id>",
+        )
+        .into()),
+    }
+}
+
+fn encode<T: Serialize>(record: &T) -> AttributeValue {
+    // Serialising our own plain structs to JSON cannot fail.
+    AttributeValue::S(serde_json::to_string(record).expect("records serialise to JSON"))
+}
+
+fn decode<T: DeserializeOwned>(
+    item: &std::collections::HashMap<String, AttributeValue>,
+    key: &str,
+) -> Result<T, Error> {
+    let corrupt = |message: String| Error::Corrupt {
+        what: "record",
+        key: key.to_owned(),
+        message,
+    };
+    let text = item
+        .get("record")
+        .and_then(|value| value.as_s().ok())
+        .ok_or_else(|| corrupt("no `record` string attribute".into()))?;
+    serde_json::from_str(text).map_err(|error| corrupt(error.to_string()))
+}
+
+fn string_attribute(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|value| value.as_s().ok()).cloned()
+}
+
+impl Records for DynamoRecords {
+    async fn put_backup(&self, record: &BackupRecord) -> Result<Stored<BackupRecord>, Error> {
+        let (pk, sk) = backup_key(&record.backup_id)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(pk.clone()))
+            .item("sk", AttributeValue::S(sk.clone()))
+            .item("kind", AttributeValue::S("backup".into()))
+            .item("createdAt", AttributeValue::S(record.created_at.to_rfc3339()))
+            .item("record", encode(record))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Stored::Created),
+            Err(error) if is_condition_failure(&error) => {
+                let existing = self.get_record(pk.clone(), sk.clone()).await?.ok_or_else(|| Error::Corrupt {
+                    what: "backup",
+                    key: format!("{pk}/{sk}"),
+                    message: "the conditional write said it exists, but it cannot be read".into(),
+                })?;
+                Ok(Stored::Existing(existing))
+            }
+            Err(error) => Err(Error::from_sdk("PutItem", error)),
+        }
+    }
+
+    async fn get_backup(&self, backup_id: &str) -> Result<Option<BackupRecord>, Error> {
+        let (pk, sk) = backup_key(backup_id)?;
+        self.get_record(pk, sk).await
+    }
+
+    async fn backups_of(&self, group_id: &str) -> Result<Vec<BackupRecord>, Error> {
+        let pk = format!("GROUP#{group_id}");
+        let mut backups = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":prefix", AttributeValue::S("BACKUP#".into()))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|error| Error::from_sdk("Query", error))?;
+            for item in page.items() {
+                backups.push(decode::<BackupRecord>(item, &pk)?);
+            }
+            start = page.last_evaluated_key.filter(|key| !key.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        backups.sort_by_key(|backup| backup.change.event_time);
+        Ok(backups)
+    }
+
+    async fn put_audit(&self, record: &AuditRecord) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("GROUP#{}", record.group_id)))
+            .item("sk", AttributeValue::S(format!("AUDIT#{}", record.event_id)))
+            .item("kind", AttributeValue::S("audit".into()))
+            .item("createdAt", AttributeValue::S(record.recorded_at.to_rfc3339()))
+            .item("record", encode(record))
+            .send()
+            .await
+            .map_err(|error| Error::from_sdk("PutItem", error))?;
+        Ok(())
+    }
+
+    async fn get_audit(&self, group_id: &str, event_id: &str) -> Result<Option<AuditRecord>, Error> {
+        self.get_record(format!("GROUP#{group_id}"), format!("AUDIT#{event_id}"))
+            .await
+    }
+
+    async fn claim(&self, key: &str, owner: &str, now: DateTime<Utc>) -> Result<Claim, Error> {
+        let pk = format!("CLAIM#{key}");
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(pk.clone()))
+            .item("sk", AttributeValue::S("CLAIM".into()))
+            .item("kind", AttributeValue::S("claim".into()))
+            .item("state", AttributeValue::S("pending".into()))
+            .item("owner", AttributeValue::S(owner.to_owned()))
+            .item("claimedAt", AttributeValue::N(now.timestamp().to_string()))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :pending AND (#owner = :owner OR claimedAt < :stale))",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(
+                ":stale",
+                AttributeValue::N((now.timestamp() - CLAIM_STALE_AFTER_SECONDS).to_string()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(error) if is_condition_failure(&error) => {
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", AttributeValue::S(pk.clone()))
+                    .key("sk", AttributeValue::S("CLAIM".into()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|error| Error::from_sdk("GetItem", error))?
+                    .item
+                    .unwrap_or_default();
+                match (
+                    string_attribute(&item, "state").as_deref(),
+                    string_attribute(&item, "messageId"),
+                ) {
+                    (Some("sent"), Some(message_id)) => Ok(Claim::Done(message_id)),
+                    _ => Err(Error::ClaimBusy { key: key.to_owned() }),
+                }
+            }
+            Err(error) => Err(Error::from_sdk("PutItem", error)),
+        }
+    }
+
+    async fn complete(&self, key: &str, message_id: &str) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("CLAIM#{key}")))
+            .key("sk", AttributeValue::S("CLAIM".into()))
+            .update_expression("SET #state = :sent, messageId = :id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sent", AttributeValue::S("sent".into()))
+            .expression_attribute_values(":id", AttributeValue::S(message_id.to_owned()))
+            .send()
+            .await
+            .map_err(|error| Error::from_sdk("UpdateItem", error))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), Error> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("CLAIM#{key}")))
+            .key("sk", AttributeValue::S("CLAIM".into()))
+            .condition_expression("#owner = :owner AND #state = :pending")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .send()
+            .await;
+        match result {
+            // Someone else's claim, or already sent: nothing of ours to release.
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(Error::from_sdk("DeleteItem", error)),
+            Ok(_) => Ok(()),
+        }
+    }
+}
+
+fn is_condition_failure<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .and_then(|service| service.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_ids_split_into_group_and_event_keys() {
+        assert_eq!(
+            backup_key("sg-1/evt-1").unwrap(),
+            ("GROUP#sg-1".to_owned(), "BACKUP#evt-1".to_owned())
+        );
+        assert!(backup_key("sg-1").is_err());
+        assert!(backup_key("/evt").is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! The messages people read: a notice for every judged change, and an
+//! escalation when a person must decide or something failed.
+//!
+//! Each message has a machine-readable JSON body, a one-paragraph summary a
+//! person can act on without opening the console, and message attributes so
+//! subscribers can filter (only `critical`, only one account, ...).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::evaluation::{Evaluation, Verdict};
+use crate::event::Change;
+use crate::records::{BackupRef, RemediationOutcome};
+use crate::snapshot::GroupSnapshot;
+
+/// SNS rejects subjects over 100 characters.
+const MAX_SUBJECT: usize = 100;
+
+/// One message, ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub subject: String,
+    pub summary: String,
+    pub body: Value,
+    pub attributes: BTreeMap<String, String>,
+    /// The key that makes publishing idempotent: one message per key.
+    pub dedup_key: String,
+}
+
+/// The notice for one judged change.
+pub fn change_notice(
+    change: &Change,
+    before: &GroupSnapshot,
+    evaluation: &Evaluation,
+    backup: Option<&BackupRef>,
+    outcome: Option<&RemediationOutcome>,
+) -> Notification {
+    let group = format!("{} ({})", before.group_id, before.group_name);
+    let place = format!("{}/{}", before.account, before.region);
+    let reasons = if evaluation.findings.is_empty() {
+        "no policy rule matched".to_owned()
+    } else {
+        evaluation
+            .findings
+            .iter()
+            .map(|finding| finding.reason.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let what_moat_did = match outcome {
+        Some(outcome) if outcome.dry_run => format!(
+            "Dry run: Moat would have revoked {}, and changed nothing.",
+            count(outcome.planned.len(), "rule")
+        ),
+        Some(outcome) => {
+            let mut text = format!("Moat revoked {}", count(outcome.revoked.len(), "rule"));
+            if !outcome.already_gone.is_empty() {
+                text.push_str(&format!(
+                    " ({} already gone)",
+                    count(outcome.already_gone.len(), "more")
+                ));
+            }
+            let left = outcome.after.rules.len();
+            let verb = if left == 1 { "remains" } else { "remain" };
+            text.push_str(&format!("; {} {verb}.", count(left, "rule")));
+            text
+        }
+        None => match evaluation.verdict {
+            Verdict::Compliant => "The group is compliant; nothing to do.".to_owned(),
+            Verdict::Review => "Nothing was changed: a person must review it.".to_owned(),
+            _ => "Nothing was changed.".to_owned(),
+        },
+    };
+    let undo = backup
+        .map(|backup| format!(" Backup {} holds the rules as they were.", backup.backup_id))
+        .unwrap_or_default();
+    let summary = format!(
+        "{actor} called {event} on {group} in {place} at {time}: {reasons}. {what_moat_did}{undo}",
+        actor = change.actor,
+        event = change.event_name,
+        time = change.event_time.to_rfc3339(),
+    );
+    let subject = truncate(
+        &format!(
+            "[Moat] {} {} in {}",
+            verdict_word(evaluation.verdict, outcome),
+            before.group_id,
+            place
+        ),
+        MAX_SUBJECT,
+    );
+    let severity = evaluation.max_severity().map(|s| s.as_str()).unwrap_or("none");
+    let body = json!({
+        "kind": "change",
+        "verdict": evaluation.verdict,
+        "severity": severity,
+        "change": change,
+        "group": {"groupId": before.group_id, "groupName": before.group_name, "vpcId": before.vpc_id},
+        "findings": evaluation.findings,
+        "exempted": evaluation.exempted,
+        "expiredExemptions": evaluation.expired_exemptions,
+        "backup": backup,
+        "remediation": outcome.map(|outcome| json!({
+            "revoked": outcome.revoked,
+            "alreadyGone": outcome.already_gone,
+            "dryRun": outcome.dry_run,
+            "rulesAfter": outcome.after.rules.len(),
+        })),
+        "summary": summary,
+    });
+    Notification {
+        subject,
+        summary,
+        body,
+        attributes: attributes(&[
+            ("kind", "change"),
+            ("verdict", evaluation.verdict.as_str()),
+            ("severity", severity),
+            ("account", &before.account),
+            ("region", &before.region),
+            ("groupId", &before.group_id),
+            ("eventName", change.event_name.as_str()),
+        ]),
+        dedup_key: format!("notify/{}/{}", before.group_id, change.event_id),
+    }
+}
+
+fn verdict_word(verdict: Verdict, outcome: Option<&RemediationOutcome>) -> &'static str {
+    match (verdict, outcome) {
+        (_, Some(outcome)) if outcome.dry_run => "would remediate",
+        (Verdict::Lockdown, Some(_)) => "locked down",
+        (_, Some(_)) => "remediated",
+        (Verdict::Compliant, None) => "compliant",
+        (Verdict::Notify, None) => "finding on",
+        (Verdict::Review, None) => "review needed for",
+        (Verdict::Remediate | Verdict::Lockdown, None) => "not remediated",
+    }
+}
+
+/// Why a person must step in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum EscalationCause {
+    /// Policy asks a person to decide on these findings.
+    Review,
+    /// A step failed after its retries; `error` is the state machine's
+    /// error name and `cause` its message.
+    Failure {
+        state: Option<String>,
+        error: String,
+        cause: String,
+    },
+}
+
+/// What the escalate function is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalation {
+    pub cause: EscalationCause,
+    pub execution_arn: String,
+    /// A key unique to what is escalated (change event id, or execution),
+    /// so a retried escalation publishes once.
+    pub dedup_id: String,
+    #[serde(default)]
+    pub change: Option<Change>,
+    #[serde(default)]
+    pub evaluation: Option<Evaluation>,
+}
+
+/// The Step Functions console page of an execution.
+pub fn console_link(execution_arn: &str) -> String {
+    let region = execution_arn.split(':').nth(3).unwrap_or("us-east-1");
+    format!(
+        "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
+    )
+}
+
+/// The escalation message.
+pub fn escalation_notice(escalation: &Escalation) -> Notification {
+    let link = console_link(&escalation.execution_arn);
+    let group = escalation
+        .change
+        .as_ref()
+        .map(|change| match change.group_id() {
+            Some(id) => format!("{id} in {}/{}", change.account, change.region),
+            None => format!("a group in {}/{}", change.account, change.region),
+        })
+        .unwrap_or_else(|| "an unknown group".to_owned());
+    let (headline, detail, kind) = match &escalation.cause {
+        EscalationCause::Review => {
+            let reasons = escalation
+                .evaluation
+                .iter()
+                .flat_map(|evaluation| &evaluation.findings)
+                .filter(|finding| finding.action == crate::evaluation::Action::Review)
+                .map(|finding| finding.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            (
+                format!("review needed for {group}"),
+                format!("Policy asks a person to decide: {reasons}."),
+                "review",
+            )
+        }
+        EscalationCause::Failure { state, error, cause } => (
+            format!("failure on {group}"),
+            format!(
+                "{} failed with {error}: {cause}. Nothing after that step ran.",
+                state.as_deref().unwrap_or("A step")
+            ),
+            "failure",
+        ),
+    };
+    let summary = format!("Moat needs a person: {headline}. {detail} Execution: {link}");
+    let body = json!({
+        "kind": "escalation",
+        "cause": escalation.cause,
+        "executionArn": escalation.execution_arn,
+        "consoleUrl": link,
+        "change": escalation.change,
+        "evaluation": escalation.evaluation,
+        "summary": summary,
+    });
+    let (account, region) = escalation
+        .change
+        .as_ref()
+        .map(|change| (change.account.as_str(), change.region.as_str()))
+        .unwrap_or(("unknown", "unknown"));
+    Notification {
+        subject: truncate(&format!("[Moat] {headline}"), MAX_SUBJECT),
+        summary,
+        body,
+        attributes: attributes(&[
+            ("kind", "escalation"),
+            ("cause", kind),
+            ("account", account),
+            ("region", region),
+        ]),
+        dedup_key: format!("escalate/{kind}/{}", escalation.dedup_id),
+    }
+}
+
+fn attributes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+fn count(n: usize, noun: &str) -> String {
+    match (n, noun) {
+        (1, _) | (_, "more") => format!("{n} {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(max - 1).collect();
+    short.push('…');
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::{Action, Finding, Severity};
+    use crate::records::tests::{change, snapshot};
+
+    fn ssh_finding() -> Finding {
+        Finding {
+            policy_rule_id: "ec2-13".into(),
+            title: "SSH open to the internet".into(),
+            controls: vec!["EC2.13".into()],
+            severity: Severity::High,
+            action: Action::Remediate,
+            security_group_rule_ids: vec!["sgr-22".into()],
+            reason: "tcp/22 open to 0.0.0.0/0 (EC2.13)".into(),
+        }
+    }
+
+    fn outcome(dry_run: bool) -> RemediationOutcome {
+        RemediationOutcome {
+            group_id: "sg-1".into(),
+            planned: vec!["sgr-22".into()],
+            revoked: if dry_run { vec![] } else { vec!["sgr-22".into()] },
+            already_gone: vec![],
+            dry_run,
+            backup_id: "sg-1/evt-1".into(),
+            after: snapshot(&["sgr-443"]),
+            finished_at: "2026-11-20T09:14:07Z".parse().unwrap(),
+        }
+    }
+
+    fn backup() -> BackupRef {
+        BackupRef {
+            backup_id: "sg-1/evt-1".into(),
+            group_id: "sg-1".into(),
+            created_at: "2026-11-20T09:14:05Z".parse().unwrap(),
+            rule_count: 2,
+            already_existed: false,
+        }
+    }
+
+    #[test]
+    fn remediation_notice_reads_well() {
+        let evaluation = Evaluation::from_findings(vec![ssh_finding()]);
+        let notice = change_notice(
+            &change(),
+            &snapshot(&["sgr-22", "sgr-443"]),
+            &evaluation,
+            Some(&backup()),
+            Some(&outcome(false)),
+        );
+        expect_test::expect![[r#"arn:aws:sts::210987654321:assumed-role/Developer/alice called AuthorizeSecurityGroupIngress on sg-1 (app) in 210987654321/us-east-1 at 2026-11-20T09:14:03+00:00: tcp/22 open to 0.0.0.0/0 (EC2.13). Moat revoked 1 rule; 1 rule remains. Backup sg-1/evt-1 holds the rules as they were."#]]
+            .assert_eq(&notice.summary);
+        assert_eq!(notice.subject, "[Moat] remediated sg-1 in 210987654321/us-east-1");
+        assert_eq!(notice.attributes["severity"], "high");
+        assert_eq!(notice.attributes["verdict"], "remediate");
+        assert_eq!(notice.dedup_key, "notify/sg-1/evt-1");
+        assert_eq!(notice.body["remediation"]["revoked"][0], "sgr-22");
+    }
+
+    #[test]
+    fn dry_run_notice_says_nothing_changed() {
+        let mut evaluation = Evaluation::from_findings(vec![ssh_finding()]);
+        evaluation.dry_run = true;
+        let notice = change_notice(&change(), &snapshot(&["sgr-22"]), &evaluation, None, Some(&outcome(true)));
+        assert!(notice.summary.contains("would have revoked 1 rule"), "{}", notice.summary);
+        assert!(notice.subject.contains("would remediate"), "{}", notice.subject);
+    }
+
+    #[test]
+    fn escalation_links_to_the_execution_and_dedups_per_change() {
+        let escalation = Escalation {
+            cause: EscalationCause::Failure {
+                state: Some("Remediate".into()),
+                error: "AccessDenied".into(),
+                cause: "not authorized to revoke".into(),
+            },
+            execution_arn: "arn:aws:states:us-west-2:111122223333:execution:moat-remediation:evt-1".into(),
+            dedup_id: "evt-1".into(),
+            change: Some(change()),
+            evaluation: None,
+        };
+        let notice = escalation_notice(&escalation);
+        assert!(notice.summary.contains(
+            "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/v2/executions/details/arn:aws:states:us-west-2:111122223333:execution:moat-remediation:evt-1"
+        ), "{}", notice.summary);
+        assert!(notice.summary.contains("Remediate failed with AccessDenied"), "{}", notice.summary);
+        assert_eq!(notice.dedup_key, "escalate/failure/evt-1");
+        assert_eq!(notice.attributes["cause"], "failure");
+    }
+
+    #[test]
+    fn subjects_fit_sns() {
+        let long = "x".repeat(300);
+        assert_eq!(truncate(&long, MAX_SUBJECT).chars().count(), MAX_SUBJECT);
+    }
+}

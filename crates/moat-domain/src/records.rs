@@ -1,0 +1,254 @@
+//! What Moat writes down: the backup taken before a change, the outcome of
+//! a remediation, and the audit record that ties them together.
+//!
+//! A backup holds the whole before-state of the group, so a person can put
+//! back any rule Moat revoked, and remediation refuses to run without one
+//! (see [`verify_backup`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::evaluation::{Evaluation, Verdict};
+use crate::event::Change;
+use crate::plan::RemediationPlan;
+use crate::snapshot::GroupSnapshot;
+
+/// The id of the one backup per group and change: a second delivery of the
+/// same CloudTrail event finds the backup the first one wrote.
+pub fn backup_id(group_id: &str, event_id: &str) -> String {
+    format!("{group_id}/{event_id}")
+}
+
+/// The full before-state of a group, written before any revoke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRecord {
+    pub backup_id: String,
+    pub created_at: DateTime<Utc>,
+    pub change: Change,
+    pub snapshot: GroupSnapshot,
+    pub plan: RemediationPlan,
+}
+
+impl BackupRecord {
+    pub fn new(
+        change: Change,
+        snapshot: GroupSnapshot,
+        plan: RemediationPlan,
+        created_at: DateTime<Utc>,
+    ) -> BackupRecord {
+        BackupRecord {
+            backup_id: backup_id(&snapshot.group_id, &change.event_id),
+            created_at,
+            change,
+            snapshot,
+            plan,
+        }
+    }
+
+    /// The short form passed along the state machine.
+    pub fn reference(&self, already_existed: bool) -> BackupRef {
+        BackupRef {
+            backup_id: self.backup_id.clone(),
+            group_id: self.snapshot.group_id.clone(),
+            created_at: self.created_at,
+            rule_count: self.snapshot.rules.len(),
+            already_existed,
+        }
+    }
+}
+
+/// Where a backup is, as the backup step reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRef {
+    pub backup_id: String,
+    pub group_id: String,
+    pub created_at: DateTime<Utc>,
+    /// How many rules the group had when it was backed up.
+    pub rule_count: usize,
+    /// Set when an earlier delivery of the same change wrote it.
+    pub already_existed: bool,
+}
+
+/// Checks that a backup covers a plan: same group, and every rule the plan
+/// would revoke is in the backed-up snapshot, so it can be put back.
+pub fn verify_backup(backup: &BackupRecord, plan: &RemediationPlan) -> Result<(), Error> {
+    let invalid = |reason: String| Err(Error::invalid("backup", backup.backup_id.clone(), reason));
+    if backup.snapshot.group_id != plan.group_id {
+        return invalid(format!(
+            "backup is of group {} but the plan revokes from {}",
+            backup.snapshot.group_id, plan.group_id
+        ));
+    }
+    if backup.snapshot.account != plan.account || backup.snapshot.region != plan.region {
+        return invalid(format!(
+            "backup is from {}/{} but the plan is for {}/{}",
+            backup.snapshot.account, backup.snapshot.region, plan.account, plan.region
+        ));
+    }
+    if let Some(missing) = plan.rule_ids().find(|id| backup.snapshot.rule(id).is_none()) {
+        return invalid(format!("rule {missing} is planned for revoking but is not in the backup"));
+    }
+    Ok(())
+}
+
+/// What remediation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationOutcome {
+    pub group_id: String,
+    /// Every rule the plan named, whether or not this run revoked it.
+    pub planned: Vec<String>,
+    /// Rules this run revoked.
+    pub revoked: Vec<String>,
+    /// Rules that were already gone (`InvalidPermission.NotFound`): revoked
+    /// by an earlier delivery or by a person, which is the goal either way.
+    pub already_gone: Vec<String>,
+    /// Set when nothing was revoked because policy asked for a dry run.
+    pub dry_run: bool,
+    pub backup_id: String,
+    /// The group as re-read after the revokes.
+    pub after: GroupSnapshot,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// One line in the audit trail of a group: what was seen, judged and done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    pub group_id: String,
+    pub account: String,
+    pub region: String,
+    pub event_id: String,
+    pub event_name: String,
+    pub actor: String,
+    pub verdict: Verdict,
+    pub finding_reasons: Vec<String>,
+    pub backup_id: Option<String>,
+    pub revoked: Vec<String>,
+    pub already_gone: Vec<String>,
+    pub dry_run: bool,
+    pub rules_before: usize,
+    pub rules_after: Option<usize>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl AuditRecord {
+    pub fn new(
+        change: &Change,
+        before: &GroupSnapshot,
+        evaluation: &Evaluation,
+        outcome: Option<&RemediationOutcome>,
+        recorded_at: DateTime<Utc>,
+    ) -> AuditRecord {
+        AuditRecord {
+            group_id: before.group_id.clone(),
+            account: before.account.clone(),
+            region: before.region.clone(),
+            event_id: change.event_id.clone(),
+            event_name: change.event_name.to_string(),
+            actor: change.actor.clone(),
+            verdict: evaluation.verdict,
+            finding_reasons: evaluation.findings.iter().map(|f| f.reason.clone()).collect(),
+            backup_id: outcome.map(|outcome| outcome.backup_id.clone()),
+            revoked: outcome.map(|outcome| outcome.revoked.clone()).unwrap_or_default(),
+            already_gone: outcome.map(|outcome| outcome.already_gone.clone()).unwrap_or_default(),
+            dry_run: outcome.is_some_and(|outcome| outcome.dry_run) || evaluation.dry_run,
+            rules_before: before.rules.len(),
+            rules_after: outcome.map(|outcome| outcome.after.rules.len()),
+            recorded_at,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::event::{EventName, GroupRef};
+    use crate::snapshot::{Direction, Peer, SecurityGroupRule};
+
+    pub(crate) fn change() -> Change {
+        Change {
+            event_id: "evt-1".into(),
+            event_name: EventName::AuthorizeSecurityGroupIngress,
+            event_time: "2026-11-20T09:14:03Z".parse().unwrap(),
+            account: "210987654321".into(),
+            region: "us-east-1".into(),
+            actor: "arn:aws:sts::210987654321:assumed-role/Developer/alice".into(),
+            group: GroupRef::Id { group_id: "sg-1".into() },
+        }
+    }
+
+    pub(crate) fn snapshot(rule_ids: &[&str]) -> GroupSnapshot {
+        GroupSnapshot {
+            account: "210987654321".into(),
+            region: "us-east-1".into(),
+            group_id: "sg-1".into(),
+            group_name: "app".into(),
+            description: String::new(),
+            vpc_id: Some("vpc-1".into()),
+            tags: BTreeMap::new(),
+            rules: rule_ids
+                .iter()
+                .map(|id| SecurityGroupRule {
+                    rule_id: id.to_string(),
+                    direction: Direction::Ingress,
+                    ip_protocol: "tcp".into(),
+                    from_port: Some(22),
+                    to_port: Some(22),
+                    peer: Peer::Ipv4 { cidr: "0.0.0.0/0".into() },
+                    description: None,
+                    tags: BTreeMap::new(),
+                })
+                .collect(),
+            prefix_lists: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn plan(rule_ids: &[&str]) -> RemediationPlan {
+        RemediationPlan {
+            account: "210987654321".into(),
+            region: "us-east-1".into(),
+            group_id: "sg-1".into(),
+            revoke_ingress: rule_ids.iter().map(|id| id.to_string()).collect(),
+            revoke_egress: vec![],
+            lockdown: false,
+            dry_run: false,
+        }
+    }
+
+    fn backup(rule_ids: &[&str], planned: &[&str]) -> BackupRecord {
+        BackupRecord::new(change(), snapshot(rule_ids), plan(planned), "2026-11-20T09:14:05Z".parse().unwrap())
+    }
+
+    #[test]
+    fn backup_id_is_stable_per_group_and_change() {
+        assert_eq!(backup(&["sgr-1"], &["sgr-1"]).backup_id, "sg-1/evt-1");
+    }
+
+    #[test]
+    fn a_backup_covering_the_plan_verifies() {
+        let record = backup(&["sgr-1", "sgr-2"], &["sgr-2"]);
+        assert_eq!(verify_backup(&record, &plan(&["sgr-2"])), Ok(()));
+    }
+
+    #[test]
+    fn a_backup_of_another_group_does_not_verify() {
+        let record = backup(&["sgr-1"], &["sgr-1"]);
+        let mut other = plan(&["sgr-1"]);
+        other.group_id = "sg-2".into();
+        let error = verify_backup(&record, &other).unwrap_err();
+        assert!(error.to_string().contains("sg-2"), "{error}");
+    }
+
+    #[test]
+    fn a_backup_missing_a_planned_rule_does_not_verify() {
+        let record = backup(&["sgr-1"], &["sgr-1"]);
+        let error = verify_backup(&record, &plan(&["sgr-1", "sgr-9"])).unwrap_err();
+        assert!(error.to_string().contains("sgr-9"), "{error}");
+    }
+}

@@ -1,0 +1,51 @@
+//! Moat's operator and developer commands, run as `cargo xtask <command>`.
+//!
+//! One binary: `main` reads the command name and hands the remaining
+//! arguments to that command's module, which parses them itself.
+
+mod policy;
+mod setup;
+mod sfn;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  setup             install what the tests and the demo need (moto, in .moto-venv)
+  test [args]       install what the tests need, then run every test (extra args go to cargo test)
+  sfn run <definition.json> [--input <json|@file>] [--function NAME=PATH]... [--virtual-time]
+                    run a state machine on the local executor
+  policy validate <file>
+  policy eval --policy <file> --group <file>
+  policy push <file>
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(command) = args.next() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest: Vec<String> = args.collect();
+    let result = match command.as_str() {
+        "sfn" => sfn::run(rest),
+        "policy" => policy::run(rest),
+        "setup" => setup::run(rest),
+        "test" => test::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(anyhow::anyhow!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
