@@ -10,6 +10,7 @@
 pub mod config;
 pub mod ec2;
 pub mod error;
+pub mod memory;
 pub mod policy_store;
 pub mod publish;
 pub mod records;

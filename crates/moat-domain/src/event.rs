@@ -71,7 +71,7 @@ impl std::fmt::Display for EventName {
 /// How the event names the group. In a default VPC, EC2 still accepts a
 /// group by name alone, and then CloudTrail records only the name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "by")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "by")]
 pub enum GroupRef {
     Id { group_id: String },
     Name { group_name: String },

@@ -142,7 +142,7 @@ fn verdict_word(verdict: Verdict, outcome: Option<&RemediationOutcome>) -> &'sta
 
 /// Why a person must step in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum EscalationCause {
     /// Policy asks a person to decide on these findings.
     Review,

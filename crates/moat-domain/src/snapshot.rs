@@ -190,7 +190,7 @@ impl std::fmt::Display for Protocol {
 
 /// The one peer a security-group rule names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum Peer {
     /// An IPv4 CIDR block such as `0.0.0.0/0`.
     Ipv4 { cidr: String },

@@ -1,0 +1,247 @@
+//! The evaluate function: judges a group's snapshot against the policy set
+//! and plans the revokes.
+//!
+//! The policy set lives in a versioned S3 object. A warm function keeps the
+//! parsed policy and asks S3 only for the ETag, downloading again when it
+//! changes. A new version that does not validate is never used: the last
+//! good version stays in force (on a cold start, the newest valid version
+//! of the object), and the output says which version was rejected and why,
+//! so the state machine escalates it.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use moat_aws::policy_store::{PolicyObject, PolicySource};
+use moat_domain::ErrorType;
+use moat_domain::evaluation::Evaluation;
+use moat_domain::event::Change;
+use moat_domain::plan::{self, RemediationPlan};
+use moat_domain::policy::{self, Policy};
+use moat_domain::snapshot::GroupSnapshot;
+use serde::{Deserialize, Serialize};
+
+/// What evaluate is given: detect's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub change: Change,
+    pub snapshot: GroupSnapshot,
+}
+
+/// The judgement: the evaluation, the plan that follows from it, and the
+/// policy version that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+    /// Some finding needs a person even if others are fixed automatically.
+    pub needs_review: bool,
+    pub plan: RemediationPlan,
+    pub policy: PolicyInUse,
+}
+
+/// Which policy version judged, and any newer version that was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyInUse {
+    pub id: String,
+    pub version: String,
+    pub etag: String,
+    pub version_id: Option<String>,
+    /// Present when the current object is invalid and an older version
+    /// judged instead.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rejected: Option<RejectedPolicy>,
+}
+
+/// A policy version that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedPolicy {
+    pub location: String,
+    pub etag: String,
+    pub version_id: Option<String>,
+    pub error: String,
+}
+
+/// Everything evaluate can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Domain(#[from] moat_domain::Error),
+    #[error(transparent)]
+    Aws(#[from] moat_aws::Error),
+    #[error("no valid policy in {location}: {reason}")]
+    NoValidPolicy { location: String, reason: String },
+}
+
+impl Error {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Error::Domain(error) => error.error_type(),
+            Error::Aws(error) if error.is_not_found() => ErrorType::Config,
+            Error::Aws(error) => error.error_type(),
+            Error::NoValidPolicy { .. } => ErrorType::Config,
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.error_type().as_str().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// The policy in force, as cached between invocations.
+#[derive(Debug, Clone)]
+struct Loaded {
+    policy: Arc<Policy>,
+    /// The ETag of the object this policy was read from.
+    etag: String,
+    version_id: Option<String>,
+    /// Set when the object's current version is invalid: its ETag and why.
+    rejected: Option<RejectedPolicy>,
+    /// The current object's ETag when it was last checked.
+    current_etag: String,
+}
+
+/// What evaluate needs, built once per cold start.
+#[derive(Debug)]
+pub struct Deps<S> {
+    pub policies: S,
+    pub bucket: String,
+    pub key: String,
+    pub clock: fn() -> DateTime<Utc>,
+    cache: Mutex<Option<Loaded>>,
+}
+
+impl<S: PolicySource> Deps<S> {
+    pub fn new(policies: S, bucket: String, key: String, clock: fn() -> DateTime<Utc>) -> Deps<S> {
+        Deps {
+            policies,
+            bucket,
+            key,
+            clock,
+            cache: Mutex::new(None),
+        }
+    }
+
+    fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    fn cached(&self) -> Option<Loaded> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn remember(&self, loaded: &Loaded) {
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
+    }
+
+    /// The policy to judge with now: cached while the ETag is unchanged.
+    async fn policy(&self) -> Result<Loaded, Error> {
+        let current_etag = self.policies.etag(&self.bucket, &self.key).await?;
+        let cached = self.cached();
+        if let Some(loaded) = cached.as_ref().filter(|loaded| loaded.current_etag == current_etag) {
+            return Ok(loaded.clone());
+        }
+        let object = self.policies.fetch(&self.bucket, &self.key).await?;
+        let loaded = match Policy::from_json(&object.body) {
+            Ok(policy) => loaded_from(policy, &object, None),
+            Err(error) => {
+                let rejected = RejectedPolicy {
+                    location: self.location(),
+                    etag: object.etag.clone(),
+                    version_id: object.version_id.clone(),
+                    error: error.to_string(),
+                };
+                tracing::warn!(etag = %object.etag, error = %error, "refusing an invalid policy version");
+                match cached {
+                    Some(last_good) => Loaded {
+                        rejected: Some(rejected),
+                        current_etag: object.etag.clone(),
+                        ..last_good
+                    },
+                    None => self.newest_valid_version(&object, rejected).await?,
+                }
+            }
+        };
+        self.remember(&loaded);
+        Ok(loaded)
+    }
+
+    /// On a cold start with an invalid current version: the newest older
+    /// version that validates.
+    async fn newest_valid_version(&self, current: &PolicyObject, rejected: RejectedPolicy) -> Result<Loaded, Error> {
+        let versions = self.policies.versions(&self.bucket, &self.key).await?;
+        for version_id in versions
+            .iter()
+            .filter(|id| Some(id.as_str()) != current.version_id.as_deref())
+        {
+            let object = self
+                .policies
+                .fetch_version(&self.bucket, &self.key, version_id)
+                .await?;
+            if let Ok(policy) = Policy::from_json(&object.body) {
+                let mut loaded = loaded_from(policy, &object, Some(rejected));
+                loaded.current_etag = current.etag.clone();
+                return Ok(loaded);
+            }
+        }
+        Err(Error::NoValidPolicy {
+            location: self.location(),
+            reason: format!("the current version is invalid ({}) and no older version is valid", rejected.error),
+        })
+    }
+}
+
+fn loaded_from(policy: Policy, object: &PolicyObject, rejected: Option<RejectedPolicy>) -> Loaded {
+    Loaded {
+        policy: Arc::new(policy),
+        etag: object.etag.clone(),
+        version_id: object.version_id.clone(),
+        rejected,
+        current_etag: object.etag.clone(),
+    }
+}
+
+pub async fn handler<S: PolicySource>(
+    deps: &Deps<S>,
+    event: lambda_runtime::LambdaEvent<Input>,
+) -> Result<Judgement, Error> {
+    evaluate(deps, &event.payload).await
+}
+
+pub async fn evaluate<S: PolicySource>(deps: &Deps<S>, input: &Input) -> Result<Judgement, Error> {
+    let loaded = deps.policy().await?;
+    let today = (deps.clock)().date_naive();
+    let evaluation = policy::evaluate(&loaded.policy, &input.snapshot, today);
+    let plan = plan::plan(&input.snapshot, &evaluation)?;
+    tracing::info!(
+        group_id = %input.snapshot.group_id,
+        verdict = %evaluation.verdict,
+        findings = evaluation.findings.len(),
+        revokes = plan.revoke_ingress.len() + plan.revoke_egress.len(),
+        policy_version = %loaded.policy.version(),
+        "evaluated"
+    );
+    Ok(Judgement {
+        needs_review: evaluation.needs_review(),
+        evaluation,
+        plan,
+        policy: PolicyInUse {
+            id: loaded.policy.id().to_owned(),
+            version: loaded.policy.version().to_owned(),
+            etag: loaded.etag,
+            version_id: loaded.version_id,
+            rejected: loaded.rejected,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

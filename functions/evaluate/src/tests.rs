@@ -1,0 +1,116 @@
+//! Handler tests: detect's output in, a judgement out, with the policy
+//! object in an in-memory versioned store.
+
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use moat_aws::memory::MemoryPolicySource;
+use moat_domain::evaluation::Verdict;
+
+use super::*;
+
+const BUCKET: &str = "policies";
+const KEY: &str = "policy.json";
+
+fn input(name: &str) -> LambdaEvent<Input> {
+    let path = format!(
+        "{}/../../crates/moat-domain/fixtures/pipeline/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    LambdaEvent::new(serde_json::from_str(&text).unwrap(), Context::default())
+}
+
+fn fixed_clock() -> DateTime<Utc> {
+    "2026-11-20T09:15:00Z".parse().unwrap()
+}
+
+async fn deps_with(versions: &[&str]) -> Deps<MemoryPolicySource> {
+    let source = MemoryPolicySource::default();
+    for body in versions {
+        source.put(BUCKET, KEY, body).await.unwrap();
+    }
+    Deps::new(source, BUCKET.into(), KEY.into(), fixed_clock)
+}
+
+fn builtin() -> &'static str {
+    moat_domain::policy::BUILTIN_JSON
+}
+
+#[tokio::test]
+async fn ssh_open_to_the_world_is_remediated_by_rule_id() {
+    let deps = deps_with(&[builtin()]).await;
+    let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
+    assert_eq!(judgement.evaluation.verdict, Verdict::Remediate);
+    assert_eq!(judgement.plan.revoke_ingress, ["sgr-0022"]);
+    assert!(judgement.plan.revoke_egress.is_empty());
+    assert!(!judgement.needs_review);
+    assert_eq!(judgement.policy.id, "moat-default");
+    assert_eq!(judgement.policy.version_id.as_deref(), Some("v1"));
+    let reasons: Vec<_> = judgement.evaluation.findings.iter().map(|f| f.reason.as_str()).collect();
+    assert!(reasons.iter().any(|reason| reason.contains("EC2.13")), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn a_compliant_group_plans_nothing() {
+    let deps = deps_with(&[builtin()]).await;
+    let judgement = handler(&deps, input("detected-compliant")).await.unwrap();
+    assert_eq!(judgement.evaluation.verdict, Verdict::Compliant);
+    assert!(judgement.plan.is_empty());
+}
+
+#[tokio::test]
+async fn the_output_carries_the_verdict_at_the_top_for_the_choice_state() {
+    let deps = deps_with(&[builtin()]).await;
+    let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
+    let json = serde_json::to_value(&judgement).unwrap();
+    assert_eq!(json["verdict"], "remediate");
+    assert_eq!(json["needsReview"], false);
+    assert!(json["policy"].get("rejected").is_none());
+}
+
+#[tokio::test]
+async fn a_warm_function_does_not_download_an_unchanged_policy() {
+    let deps = deps_with(&[builtin()]).await;
+    handler(&deps, input("detected-ssh-open")).await.unwrap();
+    deps.policies.faults.fail_next("fetch", ErrorType::AccessDenied);
+    handler(&deps, input("detected-ssh-open"))
+        .await
+        .expect("the cached policy is used while the ETag is unchanged");
+}
+
+#[tokio::test]
+async fn an_invalid_upload_is_refused_and_the_last_good_version_judges() {
+    let deps = deps_with(&[builtin()]).await;
+    handler(&deps, input("detected-ssh-open")).await.unwrap();
+    deps.policies.put(BUCKET, KEY, "{\"rules\": 42}").await.unwrap();
+
+    let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
+    assert_eq!(judgement.evaluation.verdict, Verdict::Remediate);
+    assert_eq!(judgement.policy.version_id.as_deref(), Some("v1"));
+    let rejected = judgement.policy.rejected.expect("the bad version is reported");
+    assert_eq!(rejected.version_id.as_deref(), Some("v2"));
+    assert!(rejected.error.contains("$"), "the error names a JSON path: {}", rejected.error);
+}
+
+#[tokio::test]
+async fn a_cold_start_on_an_invalid_version_falls_back_to_the_newest_valid_one() {
+    let deps = deps_with(&[builtin(), builtin(), "not json"]).await;
+    let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
+    assert_eq!(judgement.policy.version_id.as_deref(), Some("v2"));
+    assert_eq!(judgement.policy.rejected.unwrap().version_id.as_deref(), Some("v3"));
+}
+
+#[tokio::test]
+async fn no_valid_version_at_all_is_a_config_error() {
+    let deps = deps_with(&["not json", "{}"]).await;
+    let error = handler(&deps, input("detected-ssh-open")).await.unwrap_err();
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "Config");
+    assert!(diagnostic.error_message.contains("s3://policies/policy.json"), "{}", diagnostic.error_message);
+}
+
+#[tokio::test]
+async fn a_missing_policy_object_is_a_config_error() {
+    let deps = deps_with(&[]).await;
+    let diagnostic = Diagnostic::from(handler(&deps, input("detected-ssh-open")).await.unwrap_err());
+    assert_eq!(diagnostic.error_type, "Config");
+}
