@@ -71,3 +71,59 @@ impl Publisher for SnsPublisher {
         Ok(output.message_id.unwrap_or_default())
     }
 }
+
+/// A message that went out, now or earlier.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    pub message_id: String,
+    /// Set when an earlier run had already published it.
+    pub deduplicated: bool,
+    pub subject: String,
+}
+
+/// Publishes a notification at most once per `dedup_key`: claims the key,
+/// publishes, and marks it sent. A failed publish releases the claim, so the
+/// state machine's retry can publish; a crash between publish and marking
+/// leaves a claim that goes stale and is retaken, the one case in which a
+/// message can go out twice.
+pub async fn publish_once<R, P>(
+    records: &R,
+    publisher: &P,
+    topic_arn: &str,
+    notification: &Notification,
+    owner: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Published, Error>
+where
+    R: crate::records::Records,
+    P: Publisher,
+{
+    let key = &notification.dedup_key;
+    let subject = notification.subject.clone();
+    if let crate::records::Claim::Done(message_id) = records.claim(key, owner, now).await? {
+        return Ok(Published {
+            message_id,
+            deduplicated: true,
+            subject,
+        });
+    }
+    match publisher.publish(topic_arn, notification).await {
+        Ok(message_id) => {
+            records.complete(key, &message_id).await?;
+            Ok(Published {
+                message_id,
+                deduplicated: false,
+                subject,
+            })
+        }
+        Err(error) => {
+            // The publish error is the one worth reporting; a failed
+            // release only delays the retry until the claim goes stale.
+            if let Err(release) = records.release(key, owner).await {
+                tracing::warn!(key = %key, error = %release, "could not release the publish claim");
+            }
+            Err(error)
+        }
+    }
+}

@@ -153,6 +153,12 @@ pub enum EscalationCause {
         error: String,
         cause: String,
     },
+    /// A new policy version failed validation; an older one is in force.
+    PolicyRejected {
+        location: String,
+        version_id: Option<String>,
+        error: String,
+    },
 }
 
 /// What the escalate function is told.
@@ -212,6 +218,18 @@ pub fn escalation_notice(escalation: &Escalation) -> Notification {
                 state.as_deref().unwrap_or("A step")
             ),
             "failure",
+        ),
+        EscalationCause::PolicyRejected {
+            location,
+            version_id,
+            error,
+        } => (
+            format!("policy {location} rejected"),
+            format!(
+                "Version {} of {location} is invalid and is not used; the last valid version stays in force until it is fixed. {error}.",
+                version_id.as_deref().unwrap_or("(unversioned)")
+            ),
+            "policyRejected",
         ),
     };
     let summary = format!("Moat needs a person: {headline}. {detail} Execution: {link}");
@@ -355,6 +373,25 @@ mod tests {
         assert!(notice.summary.contains("Remediate failed with AccessDenied"), "{}", notice.summary);
         assert_eq!(notice.dedup_key, "escalate/failure/evt-1");
         assert_eq!(notice.attributes["cause"], "failure");
+    }
+
+    #[test]
+    fn a_rejected_policy_is_escalated_with_its_validation_error() {
+        let escalation = Escalation {
+            cause: EscalationCause::PolicyRejected {
+                location: "s3://moat-policies/policy.json".into(),
+                version_id: Some("v7".into()),
+                error: "$.rules[0].ports[0]: port 70000 is out of range 0-65535".into(),
+            },
+            execution_arn: "arn:aws:states:us-east-1:111122223333:execution:moat-remediation:x".into(),
+            dedup_id: "\"etag-7\"".into(),
+            change: None,
+            evaluation: None,
+        };
+        let notice = escalation_notice(&escalation);
+        assert!(notice.summary.contains("Version v7 of s3://moat-policies/policy.json is invalid"), "{}", notice.summary);
+        assert!(notice.summary.contains("port 70000"), "{}", notice.summary);
+        assert_eq!(notice.attributes["cause"], "policyRejected");
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! The escalate function: tells a person when Moat cannot or must not act
+//! alone: a `review` verdict, a step that failed after its retries, or a
+//! policy version that was refused. Each message links to the execution in
+//! the Step Functions console and goes out once per cause.
+
+use chrono::{DateTime, Utc};
+use moat_aws::publish::{Published, Publisher, publish_once};
+use moat_aws::records::Records;
+use moat_domain::ErrorType;
+use moat_domain::notification::{Escalation, EscalationCause, escalation_notice};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Why the state machine escalates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Kind {
+    Review,
+    Failure,
+    PolicyRejected,
+}
+
+/// What escalate is given: the kind, the execution, and the whole state so
+/// that it can report whatever is known so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub kind: Kind,
+    /// `$$.Execution.Id`.
+    pub execution_arn: String,
+    pub state: Value,
+}
+
+/// Everything escalate can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Aws(#[from] moat_aws::Error),
+    #[error("cannot escalate {kind:?}: {reason}")]
+    Invalid { kind: Kind, reason: String },
+}
+
+impl Error {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Error::Aws(error) => error.error_type(),
+            Error::Invalid { .. } => ErrorType::Invalid,
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.error_type().as_str().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// What escalate needs, built once per cold start.
+#[derive(Debug)]
+pub struct Deps<R, P> {
+    pub records: R,
+    pub publisher: P,
+    pub topic_arn: String,
+    pub clock: fn() -> DateTime<Utc>,
+}
+
+pub async fn handler<R: Records, P: Publisher>(
+    deps: &Deps<R, P>,
+    event: lambda_runtime::LambdaEvent<Input>,
+) -> Result<Published, Error> {
+    escalate(deps, &event.payload).await
+}
+
+pub async fn escalate<R: Records, P: Publisher>(deps: &Deps<R, P>, input: &Input) -> Result<Published, Error> {
+    let escalation = escalation_from(input)?;
+    let notice = escalation_notice(&escalation);
+    let published = publish_once(
+        &deps.records,
+        &deps.publisher,
+        &deps.topic_arn,
+        &notice,
+        &input.execution_arn,
+        (deps.clock)(),
+    )
+    .await?;
+    tracing::warn!(
+        kind = ?input.kind,
+        execution_arn = %input.execution_arn,
+        message_id = %published.message_id,
+        deduplicated = published.deduplicated,
+        "escalated"
+    );
+    Ok(published)
+}
+
+/// Reads what is known from the state. A failure may come from any step,
+/// so everything but the kind's own fields is optional.
+pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
+    let state = &input.state;
+    let change = state
+        .get("change")
+        .and_then(|value| serde_json::from_value(value.clone()).ok());
+    let evaluation = state
+        .get("evaluation")
+        .and_then(|value| serde_json::from_value(value.clone()).ok());
+    let invalid = |reason: &str| Error::Invalid {
+        kind: input.kind,
+        reason: reason.to_owned(),
+    };
+    let event_id = change.as_ref().map(|change: &moat_domain::event::Change| change.event_id.clone());
+    let (cause, dedup_id) = match input.kind {
+        Kind::Review => (
+            EscalationCause::Review,
+            event_id.unwrap_or_else(|| input.execution_arn.clone()),
+        ),
+        Kind::Failure => {
+            let error = state
+                .pointer("/error/Error")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid("the state has no error.Error"))?;
+            let cause = state.pointer("/error/Cause").and_then(Value::as_str).unwrap_or("");
+            (
+                EscalationCause::Failure {
+                    state: state.get("failedState").and_then(Value::as_str).map(str::to_owned),
+                    error: error.to_owned(),
+                    cause: readable_cause(cause),
+                },
+                input.execution_arn.clone(),
+            )
+        }
+        Kind::PolicyRejected => {
+            let rejected = state
+                .pointer("/evaluation/policy/rejected")
+                .ok_or_else(|| invalid("the state has no evaluation.policy.rejected"))?;
+            let text = |name: &str| rejected.get(name).and_then(Value::as_str).map(str::to_owned);
+            (
+                EscalationCause::PolicyRejected {
+                    location: text("location").unwrap_or_else(|| "the policy store".into()),
+                    version_id: text("versionId"),
+                    error: text("error").unwrap_or_default(),
+                },
+                // Once per bad version, not once per execution it shows in.
+                format!("policy/{}", text("etag").unwrap_or_default()),
+            )
+        }
+    };
+    Ok(Escalation {
+        cause,
+        execution_arn: input.execution_arn.clone(),
+        dedup_id,
+        change,
+        evaluation,
+    })
+}
+
+/// Lambda's `Cause` is a JSON document whose `errorMessage` is what a
+/// person wants; other causes are shown as they are.
+fn readable_cause(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|value| value.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| cause.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

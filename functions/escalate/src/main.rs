@@ -1,0 +1,22 @@
+//! The escalate Lambda function's entry point.
+
+use escalate::{Deps, handler};
+use lambda_runtime::{Error, run, service_fn};
+use moat_aws::config::{self, required_env};
+use moat_aws::publish::SnsPublisher;
+use moat_aws::records::DynamoRecords;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let table = required_env("MOAT_TABLE")?;
+    let topic_arn = required_env("MOAT_ESCALATION_TOPIC_ARN")?;
+    let base = config::load().await;
+    let deps = Deps {
+        records: DynamoRecords::new(moat_aws::dynamodb::Client::new(&base), table),
+        publisher: SnsPublisher::new(moat_aws::sns::Client::new(&base)),
+        topic_arn,
+        clock: chrono::Utc::now,
+    };
+    run(service_fn(|event| handler(&deps, event))).await
+}

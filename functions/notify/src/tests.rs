@@ -1,0 +1,95 @@
+//! Handler tests: records and publisher in memory.
+
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use moat_aws::memory::{MemoryPublisher, MemoryRecords};
+use moat_domain::evaluation::{Action, Finding, Severity, Verdict};
+
+use super::*;
+
+fn state(verdict_action: Option<Action>) -> PipelineState {
+    let path = format!(
+        "{}/../../crates/moat-domain/fixtures/pipeline/detected-ssh-open.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let detected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let findings = verdict_action
+        .map(|action| Finding {
+            policy_rule_id: "ec2-13-ssh-open".into(),
+            title: "SSH".into(),
+            controls: vec!["EC2.13".into()],
+            severity: Severity::High,
+            action,
+            security_group_rule_ids: vec!["sgr-0022".into()],
+            reason: "tcp/22 open to 0.0.0.0/0 (EC2.13)".into(),
+        })
+        .into_iter()
+        .collect();
+    PipelineState {
+        change: serde_json::from_value(detected["change"].clone()).unwrap(),
+        snapshot: serde_json::from_value(detected["snapshot"].clone()).unwrap(),
+        evaluation: Evaluation::from_findings(findings),
+        backup: None,
+        remediation: None,
+    }
+}
+
+fn deps() -> Deps<MemoryRecords, MemoryPublisher> {
+    Deps {
+        records: MemoryRecords::default(),
+        publisher: MemoryPublisher::default(),
+        topic_arn: "arn:aws:sns:us-east-1:123456789012:moat-notifications".into(),
+        clock: || "2026-11-20T09:15:00Z".parse().unwrap(),
+    }
+}
+
+fn input(state: PipelineState, execution: &str) -> Input {
+    Input {
+        state,
+        execution_id: execution.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_finding_is_announced_once_with_an_audit_record() {
+    let deps = deps();
+    let event = LambdaEvent::new(input(state(Some(Action::Notify)), "exec-1"), Context::default());
+    let published = handler(&deps, event).await.unwrap();
+    assert!(!published.deduplicated);
+    let sent = deps.publisher.published();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, deps.topic_arn);
+    assert_eq!(sent[0].1.attributes["verdict"], "notify");
+    let audits = deps.records.audits();
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0].verdict, Verdict::Notify);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_publishes_nothing_more() {
+    let deps = deps();
+    notify(&deps, &input(state(Some(Action::Notify)), "exec-1")).await.unwrap();
+    let again = notify(&deps, &input(state(Some(Action::Notify)), "exec-2")).await.unwrap();
+    assert!(again.deduplicated);
+    assert_eq!(deps.publisher.published().len(), 1);
+}
+
+#[tokio::test]
+async fn the_state_without_backup_or_remediation_parses() {
+    let json = serde_json::json!({
+        "state": serde_json::to_value(state(None)).unwrap(),
+        "executionId": "exec-1",
+    });
+    let input: Input = serde_json::from_value(json).unwrap();
+    assert!(input.state.backup.is_none());
+}
+
+#[tokio::test]
+async fn a_failed_publish_is_retryable_and_leaves_the_audit_record() {
+    let deps = deps();
+    deps.publisher.faults.fail_next("publish", ErrorType::Retryable);
+    let diagnostic = Diagnostic::from(notify(&deps, &input(state(Some(Action::Notify)), "exec-1")).await.unwrap_err());
+    assert_eq!(diagnostic.error_type, "Retryable");
+    assert_eq!(deps.records.audits().len(), 1);
+    notify(&deps, &input(state(Some(Action::Notify)), "exec-1")).await.unwrap();
+    assert_eq!(deps.publisher.published().len(), 1);
+}

@@ -1,0 +1,161 @@
+//! The remediate function: revokes exactly the planned rules, by rule id,
+//! tags the group, re-reads it and records the after-state.
+//!
+//! It never revokes without a backup: before touching the group it reads
+//! the backup it was handed and checks that it is of this group and holds
+//! every rule the plan revokes. Revoking a rule that is already gone counts
+//! as done, so a retried or duplicated execution converges.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use moat_aws::ec2::{Revoked, SecurityGroups};
+use moat_aws::records::Records;
+use moat_domain::ErrorType;
+use moat_domain::evaluation::Evaluation;
+use moat_domain::event::Change;
+use moat_domain::plan::RemediationPlan;
+use moat_domain::records::{AuditRecord, BackupRef, RemediationOutcome, verify_backup};
+use moat_domain::snapshot::{Direction, GroupSnapshot};
+use serde::{Deserialize, Serialize};
+
+/// The tag that says when Moat last changed a group.
+pub const REMEDIATED_AT_TAG: &str = "moat:remediated-at";
+/// The tag that names the backup holding the rules Moat last revoked.
+pub const BACKUP_TAG: &str = "moat:backup";
+
+/// What remediate is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub change: Change,
+    /// The group as detect read it, for the audit record.
+    pub snapshot: GroupSnapshot,
+    pub evaluation: Evaluation,
+    pub plan: RemediationPlan,
+    pub backup: BackupRef,
+}
+
+/// Everything remediate can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Aws(#[from] moat_aws::Error),
+    /// Not retried: without a backup Moat must not revoke anything.
+    #[error("refusing to revoke from {group_id}: backup {backup_id} {reason}")]
+    BackupMissing {
+        group_id: String,
+        backup_id: String,
+        reason: String,
+    },
+    #[error("group {group_id} disappeared during remediation")]
+    GroupGone { group_id: String },
+}
+
+impl Error {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Error::Aws(error) => error.error_type(),
+            Error::BackupMissing { .. } => ErrorType::BackupMissing,
+            Error::GroupGone { .. } => ErrorType::NotFound,
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.error_type().as_str().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// What remediate needs, built once per cold start.
+#[derive(Debug)]
+pub struct Deps<G, R> {
+    pub groups: G,
+    pub records: R,
+    pub clock: fn() -> DateTime<Utc>,
+}
+
+pub async fn handler<G: SecurityGroups, R: Records>(
+    deps: &Deps<G, R>,
+    event: lambda_runtime::LambdaEvent<Input>,
+) -> Result<RemediationOutcome, Error> {
+    remediate(deps, &event.payload).await
+}
+
+pub async fn remediate<G: SecurityGroups, R: Records>(
+    deps: &Deps<G, R>,
+    input: &Input,
+) -> Result<RemediationOutcome, Error> {
+    let plan = &input.plan;
+    let missing = |reason: String| Error::BackupMissing {
+        group_id: plan.group_id.clone(),
+        backup_id: input.backup.backup_id.clone(),
+        reason,
+    };
+    let backup = deps
+        .records
+        .get_backup(&input.backup.backup_id)
+        .await?
+        .ok_or_else(|| missing("does not exist".into()))?;
+    verify_backup(&backup, plan).map_err(|error| missing(format!("does not cover the plan: {error}")))?;
+
+    let mut done = Revoked::default();
+    if !plan.dry_run {
+        for (direction, rule_ids) in [
+            (Direction::Ingress, &plan.revoke_ingress),
+            (Direction::Egress, &plan.revoke_egress),
+        ] {
+            let revoked = deps
+                .groups
+                .revoke(&plan.account, &plan.region, &plan.group_id, direction, rule_ids)
+                .await?;
+            done.revoked.extend(revoked.revoked);
+            done.already_gone.extend(revoked.already_gone);
+        }
+    }
+    let now = (deps.clock)();
+    if !done.revoked.is_empty() {
+        let tags = BTreeMap::from([
+            (REMEDIATED_AT_TAG.to_owned(), now.to_rfc3339()),
+            (BACKUP_TAG.to_owned(), backup.backup_id.clone()),
+        ]);
+        deps.groups
+            .tag(&plan.account, &plan.region, &plan.group_id, &tags)
+            .await?;
+    }
+    let after = deps
+        .groups
+        .snapshot(&plan.account, &plan.region, &plan.group_id)
+        .await?
+        .ok_or_else(|| Error::GroupGone {
+            group_id: plan.group_id.clone(),
+        })?;
+    let outcome = RemediationOutcome {
+        group_id: plan.group_id.clone(),
+        planned: plan.rule_ids().map(str::to_owned).collect(),
+        revoked: done.revoked,
+        already_gone: done.already_gone,
+        dry_run: plan.dry_run,
+        backup_id: backup.backup_id.clone(),
+        after,
+        finished_at: now,
+    };
+    let audit = AuditRecord::new(&input.change, &input.snapshot, &input.evaluation, Some(&outcome), now);
+    deps.records.put_audit(&audit).await?;
+    tracing::info!(
+        group_id = %plan.group_id,
+        revoked = outcome.revoked.len(),
+        already_gone = outcome.already_gone.len(),
+        dry_run = outcome.dry_run,
+        rules_after = outcome.after.rules.len(),
+        "remediated"
+    );
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests;
