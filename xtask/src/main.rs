@@ -7,6 +7,8 @@ mod policy;
 mod setup;
 mod sfn;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 use std::process::ExitCode;
 
