@@ -1,0 +1,304 @@
+//! Security-group changes as an engineer makes them, with the CloudTrail
+//! event AWS would deliver for each.
+//!
+//! moto performs the EC2 call but records no CloudTrail, so after each call
+//! this module puts the event EventBridge would have received, shaped as
+//! CloudTrail shapes it (`userIdentity`, `eventID`, `requestParameters`,
+//! `responseElements`), on the region's default bus. The production rule
+//! then decides, as in AWS, whether Moat hears of it.
+
+use std::collections::BTreeMap;
+
+use chrono::{SecondsFormat, Utc};
+use moat_aws::ec2_sdk;
+use serde_json::{Value, json};
+
+use crate::{ACCOUNT, Error, RegionStack};
+
+/// Who makes a change: an assumed-role session, as most humans and tools
+/// appear in CloudTrail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub role_name: String,
+    pub session_name: String,
+}
+
+impl Actor {
+    /// A person working through the `Developer` role.
+    pub fn developer(name: &str) -> Actor {
+        Actor {
+            role_name: "Developer".into(),
+            session_name: name.into(),
+        }
+    }
+
+    /// Moat's own remediation role: the production rule filters it out.
+    pub fn moat(role_name: &str) -> Actor {
+        Actor {
+            role_name: role_name.into(),
+            session_name: "moat-remediate".into(),
+        }
+    }
+
+    fn user_identity(&self) -> Value {
+        json!({
+            "type": "AssumedRole",
+            "principalId": format!("AROAMOATLOCAL{}:{}", self.role_name.len(), self.session_name),
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{}/{}", self.role_name, self.session_name),
+            "accountId": ACCOUNT,
+            "accessKeyId": "ASIAMOATLOCALEXAMPLE",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": format!("AROAMOATLOCAL{}", self.role_name.len()),
+                    "arn": format!("arn:aws:iam::{ACCOUNT}:role/{}", self.role_name),
+                    "accountId": ACCOUNT,
+                    "userName": self.role_name,
+                },
+                "attributes": {"creationDate": now(), "mfaAuthenticated": "false"}
+            }
+        })
+    }
+}
+
+/// One ingress opening: a protocol, a port range and one CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// `tcp`, `udp`, `icmp` or `-1`.
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub cidr: String,
+}
+
+impl Opening {
+    pub fn tcp(port: i32, cidr: &str) -> Opening {
+        Opening {
+            protocol: "tcp".into(),
+            from_port: port,
+            to_port: port,
+            cidr: cidr.into(),
+        }
+    }
+
+    pub fn all_traffic(cidr: &str) -> Opening {
+        Opening {
+            protocol: "-1".into(),
+            from_port: -1,
+            to_port: -1,
+            cidr: cidr.into(),
+        }
+    }
+
+    fn is_ipv6(&self) -> bool {
+        self.cidr.contains(':')
+    }
+}
+
+/// A change that was made, and the CloudTrail event put for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Made {
+    pub group_id: String,
+    pub rule_ids: Vec<String>,
+    /// The CloudTrail record (the EventBridge event's `detail`).
+    pub detail: Value,
+}
+
+impl Made {
+    pub fn event_id(&self) -> &str {
+        self.detail["eventID"].as_str().unwrap_or_default()
+    }
+}
+
+/// Makes changes in one region of the local stack.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    region: String,
+    ec2: ec2_sdk::Client,
+    events: aws_sdk_eventbridge::Client,
+}
+
+impl Changes {
+    pub fn new(stack: &RegionStack) -> Changes {
+        Changes {
+            region: stack.region().to_owned(),
+            ec2: ec2_sdk::Client::new(&stack.config),
+            events: aws_sdk_eventbridge::Client::new(&stack.config),
+        }
+    }
+
+    /// A VPC to put groups in. Infrastructure set-up: no event.
+    pub async fn create_vpc(&self, cidr: &str) -> Result<String, Error> {
+        let output = self
+            .ec2
+            .create_vpc()
+            .cidr_block(cidr)
+            .send()
+            .await
+            .map_err(|error| self.error("CreateVpc", error))?;
+        Ok(output.vpc.and_then(|vpc| vpc.vpc_id).unwrap_or_default())
+    }
+
+    /// A group that already exists when the story starts: no event.
+    pub async fn existing_group(
+        &self,
+        vpc_id: &str,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        let mut request = self
+            .ec2
+            .create_security_group()
+            .group_name(name)
+            .description(format!("{name} tier"))
+            .vpc_id(vpc_id);
+        if !tags.is_empty() {
+            let tags = tags
+                .iter()
+                .map(|(key, value)| ec2_sdk::types::Tag::builder().key(key).value(value).build())
+                .collect();
+            request = request.tag_specifications(
+                ec2_sdk::types::TagSpecification::builder()
+                    .resource_type(ec2_sdk::types::ResourceType::SecurityGroup)
+                    .set_tags(Some(tags))
+                    .build(),
+            );
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|error| self.error("CreateSecurityGroup", error))?;
+        Ok(output.group_id.unwrap_or_default())
+    }
+
+    /// `AuthorizeSecurityGroupIngress` by `actor`, and its CloudTrail event.
+    pub async fn authorize_ingress(&self, actor: &Actor, group_id: &str, opening: &Opening) -> Result<Made, Error> {
+        let mut permission = ec2_sdk::types::IpPermission::builder()
+            .ip_protocol(&opening.protocol)
+            .from_port(opening.from_port)
+            .to_port(opening.to_port);
+        permission = if opening.is_ipv6() {
+            permission.ipv6_ranges(ec2_sdk::types::Ipv6Range::builder().cidr_ipv6(&opening.cidr).build())
+        } else {
+            permission.ip_ranges(ec2_sdk::types::IpRange::builder().cidr_ip(&opening.cidr).build())
+        };
+        let output = self
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission.build())
+            .send()
+            .await
+            .map_err(|error| self.error("AuthorizeSecurityGroupIngress", error))?;
+        let rules = output.security_group_rules.unwrap_or_default();
+        let rule_ids: Vec<String> = rules
+            .iter()
+            .filter_map(|rule| rule.security_group_rule_id.clone())
+            .collect();
+        let (ranges, ipv6_ranges) = if opening.is_ipv6() {
+            (json!({}), json!({"items": [{"cidrIpv6": opening.cidr}]}))
+        } else {
+            (json!({"items": [{"cidrIp": opening.cidr}]}), json!({}))
+        };
+        let rule_set: Vec<Value> = rule_ids
+            .iter()
+            .map(|rule_id| {
+                let mut item = json!({
+                    "groupOwnerId": ACCOUNT,
+                    "groupId": group_id,
+                    "securityGroupRuleId": rule_id,
+                    "isEgress": false,
+                    "ipProtocol": opening.protocol,
+                    "fromPort": opening.from_port,
+                    "toPort": opening.to_port,
+                });
+                let cidr_field = if opening.is_ipv6() { "cidrIpv6" } else { "cidrIpv4" };
+                item[cidr_field] = json!(opening.cidr);
+                item
+            })
+            .collect();
+        let request = json!({
+            "groupId": group_id,
+            "ipPermissions": {"items": [{
+                "ipProtocol": opening.protocol,
+                "fromPort": opening.from_port,
+                "toPort": opening.to_port,
+                "groups": {},
+                "ipRanges": ranges,
+                "ipv6Ranges": ipv6_ranges,
+                "prefixListIds": {}
+            }]}
+        });
+        let response = json!({
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "_return": true,
+            "securityGroupRuleSet": {"items": rule_set}
+        });
+        let detail = self.cloudtrail(actor, "AuthorizeSecurityGroupIngress", request, response);
+        self.put(&detail).await?;
+        Ok(Made {
+            group_id: group_id.to_owned(),
+            rule_ids,
+            detail,
+        })
+    }
+
+    /// Puts a CloudTrail record on the bus again, as EventBridge's
+    /// at-least-once delivery sometimes does.
+    pub async fn deliver_again(&self, made: &Made) -> Result<(), Error> {
+        self.put(&made.detail).await
+    }
+
+    fn cloudtrail(&self, actor: &Actor, event_name: &str, request: Value, response: Value) -> Value {
+        json!({
+            "eventVersion": "1.09",
+            "userIdentity": actor.user_identity(),
+            "eventTime": now(),
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": self.region,
+            "sourceIPAddress": "198.51.100.23",
+            "userAgent": "aws-cli/2.17.0 md/moat-local",
+            "requestParameters": request,
+            "responseElements": response,
+            "requestID": uuid::Uuid::new_v4().to_string(),
+            "eventID": uuid::Uuid::new_v4().to_string(),
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Management"
+        })
+    }
+
+    async fn put(&self, detail: &Value) -> Result<(), Error> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source("aws.ec2")
+            .detail_type("AWS API Call via CloudTrail")
+            .detail(detail.to_string())
+            .build();
+        let output = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|error| self.error("PutEvents", error))?;
+        if output.failed_entry_count > 0 {
+            return Err(Error::Aws {
+                operation: "PutEvents",
+                region: self.region.clone(),
+                message: format!("{:?}", output.entries),
+            });
+        }
+        Ok(())
+    }
+
+    fn error(&self, operation: &'static str, error: impl std::error::Error) -> Error {
+        crate::aws_error(operation, &self.region, error)
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}

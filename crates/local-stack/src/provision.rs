@@ -1,0 +1,170 @@
+//! Creates one region's resources in moto from the stack description.
+//!
+//! Every step is a create that moto (like AWS) answers idempotently or that
+//! runs once on a fresh server, so provisioning a fresh moto always ends in
+//! the same state.
+
+use moat_aws::policy_store::{PolicySource, S3PolicySource};
+use moat_aws::{SdkConfig, dynamodb, s3, sns, sqs};
+
+use crate::{ACCOUNT, Error, StackSpec, aws_error};
+
+/// The names, ARNs and URLs of one region's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub policy_bucket: String,
+    pub records_table: String,
+    pub notification_topic_arn: String,
+    pub escalation_topic_arn: String,
+    pub dead_letter_queue_url: String,
+    /// Local only: where the EventBridge rule delivers.
+    pub event_queue_url: String,
+    /// Local only: subscribed to the notification topic.
+    pub notification_inbox_url: String,
+    /// Local only: subscribed to the escalation topic.
+    pub escalation_inbox_url: String,
+    pub event_rule_arn: String,
+}
+
+pub(crate) async fn provision(spec: &StackSpec, config: &SdkConfig, region: &str) -> Result<Resources, Error> {
+
+    let policy_bucket = spec.policy_bucket_in(ACCOUNT, region);
+    let s3_client = s3::Client::new(config);
+    let mut create_bucket = s3_client.create_bucket().bucket(&policy_bucket);
+    if region != "us-east-1" {
+        create_bucket = create_bucket.create_bucket_configuration(
+            s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    create_bucket.send().await.map_err(|error| aws_error("CreateBucket", region, error))?;
+    s3_client
+        .put_bucket_versioning()
+        .bucket(&policy_bucket)
+        .versioning_configuration(
+            s3::types::VersioningConfiguration::builder()
+                .status(s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|error| aws_error("PutBucketVersioning", region, error))?;
+    S3PolicySource::new(s3_client)
+        .put(&policy_bucket, &spec.policy_key, moat_domain::policy::BUILTIN_JSON)
+        .await
+        .map_err(|error| aws_error("PutObject", region, error))?;
+
+    let dynamodb_client = dynamodb::Client::new(config);
+    let key = |name: &str, kind| {
+        dynamodb::types::KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and key type are set")
+    };
+    let attribute = |name: &str| {
+        dynamodb::types::AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(dynamodb::types::ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    dynamodb_client
+        .create_table()
+        .table_name(&spec.records_table)
+        .key_schema(key("pk", dynamodb::types::KeyType::Hash))
+        .key_schema(key("sk", dynamodb::types::KeyType::Range))
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .billing_mode(dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(|error| aws_error("CreateTable", region, error))?;
+
+    let sqs_client = sqs::Client::new(config);
+    let create_queue = |name: String| {
+        let sqs_client = sqs_client.clone();
+        async move {
+            let url = sqs_client
+                .create_queue()
+                .queue_name(&name)
+                .send()
+                .await
+                .map_err(|error| aws_error("CreateQueue", region, error))?
+                .queue_url
+                .unwrap_or_default();
+            Ok::<_, Error>((url, format!("arn:aws:sqs:{region}:{ACCOUNT}:{name}")))
+        }
+    };
+    let (dead_letter_queue_url, _) = create_queue(spec.dead_letter_queue.clone()).await?;
+    let (event_queue_url, event_queue_arn) = create_queue(format!("{}-events", spec.event_rule)).await?;
+    let (notification_inbox_url, notification_inbox_arn) =
+        create_queue(format!("{}-inbox", spec.notification_topic)).await?;
+    let (escalation_inbox_url, escalation_inbox_arn) =
+        create_queue(format!("{}-inbox", spec.escalation_topic)).await?;
+
+    let sns_client = sns::Client::new(config);
+    let topic = |name: String, inbox_arn: String| {
+        let sns_client = sns_client.clone();
+        async move {
+            let topic_arn = sns_client
+                .create_topic()
+                .name(name)
+                .send()
+                .await
+                .map_err(|error| aws_error("CreateTopic", region, error))?
+                .topic_arn
+                .unwrap_or_default();
+            sns_client
+                .subscribe()
+                .topic_arn(&topic_arn)
+                .protocol("sqs")
+                .endpoint(inbox_arn)
+                .send()
+                .await
+                .map_err(|error| aws_error("Subscribe", region, error))?;
+            Ok::<_, Error>(topic_arn)
+        }
+    };
+    let notification_topic_arn = topic(spec.notification_topic.clone(), notification_inbox_arn).await?;
+    let escalation_topic_arn = topic(spec.escalation_topic.clone(), escalation_inbox_arn).await?;
+
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let event_rule_arn = events
+        .put_rule()
+        .name(&spec.event_rule)
+        .event_pattern(spec.event_pattern()?)
+        .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+        .description("Security-group changes from CloudTrail, except Moat's own")
+        .send()
+        .await
+        .map_err(|error| aws_error("PutRule", region, error))?
+        .rule_arn
+        .unwrap_or_default();
+    events
+        .put_targets()
+        .rule(&spec.event_rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("moat-local-executor")
+                .arn(event_queue_arn)
+                .build()
+                .expect("id and arn are set"),
+        )
+        .send()
+        .await
+        .map_err(|error| aws_error("PutTargets", region, error))?;
+
+    Ok(Resources {
+        policy_bucket,
+        records_table: spec.records_table.clone(),
+        notification_topic_arn,
+        escalation_topic_arn,
+        dead_letter_queue_url,
+        event_queue_url,
+        notification_inbox_url,
+        escalation_inbox_url,
+        event_rule_arn,
+    })
+}
