@@ -1,0 +1,157 @@
+//! The definition model: a state machine read from its Amazon States Language
+//! JSON, validated, with every path, template and Choice rule compiled.
+//!
+//! `parse` (in `validate.rs`) is the only way to build it, so the executor
+//! never meets a definition AWS would have refused.
+
+mod validate;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::choice::Rule;
+use crate::intrinsics::Call;
+use crate::path::Path;
+use crate::retry::{Catcher, Retrier};
+use crate::template::Template;
+
+pub(crate) use validate::{parse, substitute};
+
+/// A block of states: the whole machine, a Parallel branch or a Map's
+/// ItemProcessor.
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    /// The first state.
+    pub start_at: String,
+    /// The states by name.
+    pub states: HashMap<String, State>,
+}
+
+/// One state.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    /// The state's name.
+    pub name: String,
+    /// What the state does.
+    pub kind: Kind,
+    /// `InputPath`: `None` is `null` (the effective input becomes `{}`).
+    pub input_path: Option<Path>,
+    /// `OutputPath`: `None` is `null` (the output becomes `{}`).
+    pub output_path: Option<Path>,
+    /// `ResultPath`: `None` is `null` (the result is discarded).
+    pub result_path: Option<Path>,
+    /// `Parameters` (or a Map's `ItemSelector`, which is applied per item).
+    pub parameters: Option<Template>,
+    /// `ResultSelector`.
+    pub result_selector: Option<Template>,
+    /// `Next`, or `None` for `"End": true` and for terminal types.
+    pub next: Option<String>,
+    /// `Retry`.
+    pub retry: Vec<Retrier>,
+    /// `Catch`.
+    pub catch: Vec<Catcher>,
+}
+
+/// A number given directly or read from the input by a `*Path` field.
+#[derive(Debug, Clone)]
+pub(crate) enum Dynamic<T> {
+    /// The value written in the definition.
+    Fixed(T),
+    /// A Reference Path resolved when the state runs.
+    Path(Path),
+}
+
+/// A Fail state's `Error` or `Cause`.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    /// A literal string.
+    Fixed(String),
+    /// `ErrorPath`/`CausePath` given as a path.
+    Path(Path),
+    /// `ErrorPath`/`CausePath` given as an intrinsic function.
+    Intrinsic(Call),
+}
+
+/// How long a Wait state waits.
+#[derive(Debug, Clone)]
+pub(crate) enum WaitFor {
+    /// `Seconds`.
+    Seconds(u64),
+    /// `Timestamp`.
+    Timestamp(chrono::DateTime<chrono::FixedOffset>),
+    /// `SecondsPath`.
+    SecondsPath(Path),
+    /// `TimestampPath`.
+    TimestampPath(Path),
+}
+
+/// The state types and what each one needs.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    /// `Pass`, with its optional `Result`.
+    Pass { result: Option<Value> },
+    /// `Task`.
+    Task {
+        resource: String,
+        timeout: Option<Dynamic<u64>>,
+        heartbeat: Option<Dynamic<u64>>,
+    },
+    /// `Choice`.
+    Choice {
+        choices: Vec<(Rule, String)>,
+        default: Option<String>,
+    },
+    /// `Wait`.
+    Wait(WaitFor),
+    /// `Succeed`.
+    Succeed,
+    /// `Fail`.
+    Fail {
+        error: Option<Text>,
+        cause: Option<Text>,
+    },
+    /// `Parallel`.
+    Parallel { branches: Vec<Block> },
+    /// `Map` in inline mode.
+    Map(Box<MapSpec>),
+}
+
+/// The fields of an inline Map state.
+#[derive(Debug, Clone)]
+pub(crate) struct MapSpec {
+    /// `ItemsPath` (default `$`).
+    pub items_path: Path,
+    /// `ItemSelector`, or the older `Parameters`, applied to each item.
+    pub item_selector: Option<Template>,
+    /// `ItemProcessor`, or the older `Iterator`.
+    pub processor: Block,
+    /// `MaxConcurrency`; 0 means no limit.
+    pub max_concurrency: Dynamic<u64>,
+    /// `ToleratedFailureCount`.
+    pub tolerated_count: Option<Dynamic<u64>>,
+    /// `ToleratedFailurePercentage`.
+    pub tolerated_percentage: Option<Dynamic<f64>>,
+}
+
+/// A validated state machine, ready to run.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    pub(crate) name: String,
+    pub(crate) definition: String,
+    pub(crate) root: Block,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl StateMachine {
+    /// The state machine's name, used in ARNs and `$$.StateMachine.Name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The definition text after placeholder substitution.
+    pub fn definition(&self) -> &str {
+        &self.definition
+    }
+}

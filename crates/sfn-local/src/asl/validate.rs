@@ -1,0 +1,951 @@
+//! Reads and validates a definition the way `CreateStateMachine` does, and
+//! builds the model from it.
+//!
+//! Problems are collected rather than stopping at the first, and reported in
+//! AWS's form: `Invalid State Machine Definition: 'CODE: message at /pointer',
+//! ...` with the codes AWS uses (`SCHEMA_VALIDATION_FAILED`,
+//! `MISSING_TRANSITION_TARGET`, `UNREACHABLE_STATE`, `MISSING_END_STATE`,
+//! `INVALID_JSON_DESCRIPTION`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{Block, Dynamic, Kind, MapSpec, State, StateMachine, Text, WaitFor};
+use crate::choice::{self, Rule};
+use crate::intrinsics::{self, Call};
+use crate::path::Path;
+use crate::retry::{Catcher, Jitter, Retrier};
+use crate::template::Template;
+
+const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
+const IO: &[&str] = &["InputPath", "OutputPath"];
+const FLOW: &[&str] = &["Next", "End"];
+
+fn allowed(kind: &str) -> Option<Vec<&'static str>> {
+    let own: &[&str] = match kind {
+        "Pass" => &["Parameters", "Result", "ResultPath"],
+        "Task" => &[
+            "Resource",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Retry",
+            "Catch",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Credentials",
+        ],
+        "Choice" => &["Choices", "Default"],
+        "Wait" => &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
+        "Succeed" => &[],
+        "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
+        "Parallel" => &[
+            "Branches",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Retry",
+            "Catch",
+        ],
+        "Map" => &[
+            "Iterator",
+            "ItemProcessor",
+            "ItemsPath",
+            "ItemSelector",
+            "Parameters",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "ResultSelector",
+            "ResultPath",
+            "Retry",
+            "Catch",
+        ],
+        _ => return None,
+    };
+    let mut fields: Vec<&str> = COMMON.iter().chain(own).copied().collect();
+    if kind != "Fail" {
+        fields.extend(IO);
+    }
+    if !matches!(kind, "Choice" | "Succeed" | "Fail") {
+        fields.extend(FLOW);
+    }
+    Some(fields)
+}
+
+struct Checker {
+    problems: Vec<String>,
+}
+
+impl Checker {
+    fn schema(&mut self, message: impl std::fmt::Display, at: &str) {
+        let at = if at.is_empty() { "/" } else { at };
+        self.problems
+            .push(format!("SCHEMA_VALIDATION_FAILED: {message} at {at}"));
+    }
+
+    fn path(&mut self, object: &Map<String, Value>, field: &str, at: &str) -> Option<Option<Path>> {
+        match object.get(field) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(text)) => match Path::parse(text) {
+                Ok(p) => Some(Some(p)),
+                Err(e) => {
+                    self.schema(
+                        format!("The value for the field '{field}' must be a valid JSONPath: {e}"),
+                        &format!("{at}/{field}"),
+                    );
+                    None
+                }
+            },
+            Some(_) => {
+                self.schema(
+                    format!("The value for the field '{field}' must be a STRING or null"),
+                    &format!("{at}/{field}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn reference_path(
+        &mut self,
+        object: &Map<String, Value>,
+        field: &str,
+        at: &str,
+    ) -> Option<Option<Path>> {
+        let path = self.path(object, field, at)?;
+        if let Some(p) = &path
+            && !p.is_reference()
+        {
+            self.schema(
+                format!("The value for the field '{field}' must be a valid ReferencePath"),
+                &format!("{at}/{field}"),
+            );
+        }
+        Some(path)
+    }
+
+    fn template(&mut self, object: &Map<String, Value>, field: &str, at: &str) -> Option<Template> {
+        let value = object.get(field)?;
+        match Template::compile(value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.schema(e, &format!("{at}/{field}"));
+                None
+            }
+        }
+    }
+
+    fn positive_int(
+        &mut self,
+        object: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        allow_zero: bool,
+    ) -> Option<u64> {
+        let value = object.get(field)?;
+        match value.as_u64() {
+            Some(n) if allow_zero || n > 0 => Some(n),
+            _ => {
+                let what = if allow_zero {
+                    "a non-negative integer"
+                } else {
+                    "a positive integer"
+                };
+                self.schema(
+                    format!("The value for the field '{field}' must be {what}"),
+                    &format!("{at}/{field}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn dynamic_int(
+        &mut self,
+        object: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        allow_zero: bool,
+    ) -> Option<Dynamic<u64>> {
+        let path_field = format!("{field}Path");
+        match (object.contains_key(field), object.contains_key(&path_field)) {
+            (true, true) => {
+                self.schema(
+                    format!("The fields '{field}' and '{path_field}' cannot both be set"),
+                    at,
+                );
+                None
+            }
+            (true, false) => self
+                .positive_int(object, field, at, allow_zero)
+                .map(Dynamic::Fixed),
+            (false, true) => self
+                .reference_path(object, &path_field, at)
+                .flatten()
+                .map(Dynamic::Path),
+            (false, false) => None,
+        }
+    }
+
+    fn error_equals(&mut self, object: &Map<String, Value>, at: &str) -> Vec<String> {
+        let Some(list) = object
+            .get("ErrorEquals")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+        else {
+            self.schema("These fields are required: [ErrorEquals]", at);
+            return Vec::new();
+        };
+        let names: Vec<String> = list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        if names.len() != list.len() {
+            self.schema(
+                "ErrorEquals must hold strings",
+                &format!("{at}/ErrorEquals"),
+            );
+        }
+        if names.iter().any(|n| n == "States.ALL") && names.len() > 1 {
+            self.schema(
+                "States.ALL must appear alone in ErrorEquals",
+                &format!("{at}/ErrorEquals"),
+            );
+        }
+        names
+    }
+
+    fn retriers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Retrier> {
+        let Some(list) = object.get("Retry") else {
+            return Vec::new();
+        };
+        let Some(list) = list.as_array() else {
+            self.schema(
+                "The value for the field 'Retry' must be an ARRAY",
+                &format!("{at}/Retry"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            let at = format!("{at}/Retry[{i}]");
+            let Some(r) = item.as_object() else {
+                self.schema("A Retrier must be an object", &at);
+                continue;
+            };
+            for key in r.keys() {
+                if ![
+                    "ErrorEquals",
+                    "IntervalSeconds",
+                    "MaxAttempts",
+                    "BackoffRate",
+                    "MaxDelaySeconds",
+                    "JitterStrategy",
+                    "Comment",
+                ]
+                .contains(&key.as_str())
+                {
+                    self.schema(
+                        format!("The field \"{key}\" is not supported by Step Functions"),
+                        &at,
+                    );
+                }
+            }
+            let error_equals = self.error_equals(r, &at);
+            if error_equals.iter().any(|n| n == "States.ALL") && i + 1 != list.len() {
+                self.schema("A Retrier with States.ALL must be the last Retrier", &at);
+            }
+            let interval = self
+                .positive_int(r, "IntervalSeconds", &at, false)
+                .unwrap_or(1);
+            let attempts = self.positive_int(r, "MaxAttempts", &at, true).unwrap_or(3);
+            let backoff = match r.get("BackoffRate") {
+                None => 2.0,
+                Some(v) => match v.as_f64() {
+                    Some(rate) if rate >= 1.0 => rate,
+                    _ => {
+                        self.schema(
+                            "The value for the field 'BackoffRate' must be a number >= 1.0",
+                            &format!("{at}/BackoffRate"),
+                        );
+                        2.0
+                    }
+                },
+            };
+            let max_delay = self.positive_int(r, "MaxDelaySeconds", &at, false);
+            let jitter = match r.get("JitterStrategy").map(|v| v.as_str()) {
+                None | Some(Some("NONE")) => Jitter::None,
+                Some(Some("FULL")) => Jitter::Full,
+                _ => {
+                    self.schema(
+                        "The value for the field 'JitterStrategy' must be FULL or NONE",
+                        &format!("{at}/JitterStrategy"),
+                    );
+                    Jitter::None
+                }
+            };
+            out.push(Retrier {
+                error_equals,
+                interval_seconds: interval as f64,
+                max_attempts: attempts,
+                backoff_rate: backoff,
+                max_delay_seconds: max_delay.map(|d| d as f64),
+                jitter,
+            });
+        }
+        out
+    }
+
+    fn catchers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Catcher> {
+        let Some(list) = object.get("Catch") else {
+            return Vec::new();
+        };
+        let Some(list) = list.as_array() else {
+            self.schema(
+                "The value for the field 'Catch' must be an ARRAY",
+                &format!("{at}/Catch"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in list.iter().enumerate() {
+            let at = format!("{at}/Catch[{i}]");
+            let Some(c) = item.as_object() else {
+                self.schema("A Catcher must be an object", &at);
+                continue;
+            };
+            for key in c.keys() {
+                if !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&key.as_str()) {
+                    self.schema(
+                        format!("The field \"{key}\" is not supported by Step Functions"),
+                        &at,
+                    );
+                }
+            }
+            let error_equals = self.error_equals(c, &at);
+            if error_equals.iter().any(|n| n == "States.ALL") && i + 1 != list.len() {
+                self.schema("A Catcher with States.ALL must be the last Catcher", &at);
+            }
+            let Some(next) = c.get("Next").and_then(Value::as_str) else {
+                self.schema("These fields are required: [Next]", &at);
+                continue;
+            };
+            let result_path = self
+                .reference_path(c, "ResultPath", &at)
+                .unwrap_or_else(|| Some(root_path()));
+            out.push(Catcher {
+                error_equals,
+                result_path,
+                next: next.to_owned(),
+            });
+        }
+        out
+    }
+
+    fn text(&mut self, object: &Map<String, Value>, field: &str, at: &str) -> Option<Text> {
+        let path_field = format!("{field}Path");
+        match (object.get(field), object.get(&path_field)) {
+            (Some(_), Some(_)) => {
+                self.schema(
+                    format!("The fields '{field}' and '{path_field}' cannot both be set"),
+                    at,
+                );
+                None
+            }
+            (Some(Value::String(s)), None) => Some(Text::Fixed(s.clone())),
+            (Some(_), None) => {
+                self.schema(
+                    format!("The value for the field '{field}' must be a STRING"),
+                    &format!("{at}/{field}"),
+                );
+                None
+            }
+            (None, Some(Value::String(s))) if intrinsics::is_intrinsic(s) => match Call::parse(s) {
+                Ok(call) => Some(Text::Intrinsic(call)),
+                Err(e) => {
+                    self.schema(e, &format!("{at}/{path_field}"));
+                    None
+                }
+            },
+            (None, Some(_)) => self.path(object, &path_field, at).flatten().map(Text::Path),
+            (None, None) => None,
+        }
+    }
+
+    fn block(&mut self, value: &Value, at: &str) -> Option<Block> {
+        let Some(object) = value.as_object() else {
+            self.schema("must be an object", at);
+            return None;
+        };
+        for key in object.keys() {
+            if ![
+                "StartAt",
+                "States",
+                "Comment",
+                "Version",
+                "TimeoutSeconds",
+                "ProcessorConfig",
+                "QueryLanguage",
+            ]
+            .contains(&key.as_str())
+            {
+                self.schema(
+                    format!("The field \"{key}\" is not supported by Step Functions"),
+                    at,
+                );
+            }
+        }
+        let start_at = object.get("StartAt").and_then(Value::as_str);
+        let states = object.get("States").and_then(Value::as_object);
+        let (Some(start_at), Some(states)) = (start_at, states) else {
+            let mut missing = Vec::new();
+            if start_at.is_none() {
+                missing.push("StartAt");
+            }
+            if states.is_none() {
+                missing.push("States");
+            }
+            self.schema(
+                format!("These fields are required: [{}]", missing.join(", ")),
+                at,
+            );
+            return None;
+        };
+        if !states.contains_key(start_at) {
+            self.problems.push(format!(
+                "MISSING_TRANSITION_TARGET: Missing 'Next' target: {start_at} at {at}/StartAt"
+            ));
+        }
+        let mut built = HashMap::new();
+        for (name, state) in states {
+            let state_at = format!("{at}/States/{name}");
+            if name.chars().count() > 80 {
+                self.schema("State names cannot be longer than 80 characters", &state_at);
+            }
+            if let Some(state) = self.state(name, state, &state_at) {
+                built.insert(name.clone(), state);
+            }
+        }
+        // Every transition target must exist in this block, every state must be
+        // reachable from StartAt, and at least one state must end the block.
+        let mut targets_ok = true;
+        for (name, state) in &built {
+            for (target, field) in transitions(state) {
+                if !states.contains_key(&target) {
+                    targets_ok = false;
+                    self.problems
+                        .push(format!("MISSING_TRANSITION_TARGET: Missing 'Next' target: {target} at {at}/States/{name}/{field}"));
+                }
+            }
+        }
+        if targets_ok && built.len() == states.len() && states.contains_key(start_at) {
+            let mut seen = HashSet::new();
+            let mut stack = vec![start_at.to_owned()];
+            while let Some(name) = stack.pop() {
+                if seen.insert(name.clone())
+                    && let Some(state) = built.get(&name)
+                {
+                    stack.extend(transitions(state).into_iter().map(|(t, _)| t));
+                }
+            }
+            let mut names: Vec<&String> = states.keys().collect();
+            names.sort();
+            for name in names {
+                if !seen.contains(name) {
+                    self.problems.push(format!("UNREACHABLE_STATE: State \"{name}\" is not reachable. at {at}/States/{name}"));
+                }
+            }
+            if !built
+                .values()
+                .any(|s| s.next.is_none() && !matches!(s.kind, Kind::Choice { .. }))
+            {
+                let at = if at.is_empty() { "/" } else { at };
+                self.problems.push(format!(
+                    "MISSING_END_STATE: Workflow has no terminal state. at {at}"
+                ));
+            }
+        }
+        Some(Block {
+            start_at: start_at.to_owned(),
+            states: built,
+        })
+    }
+
+    fn state(&mut self, name: &str, value: &Value, at: &str) -> Option<State> {
+        let Some(object) = value.as_object() else {
+            self.schema("A state must be an object", at);
+            return None;
+        };
+        let Some(kind) = object.get("Type").and_then(Value::as_str) else {
+            self.schema("These fields are required: [Type]", at);
+            return None;
+        };
+        let Some(fields) = allowed(kind) else {
+            self.schema(
+                format!("The value for the field 'Type' must be one of [Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map] but was '{kind}'"),
+                &format!("{at}/Type"),
+            );
+            return None;
+        };
+        for key in object.keys() {
+            if !fields.contains(&key.as_str()) {
+                self.schema(
+                    format!(
+                        "The field \"{key}\" is not supported by Step Functions for a {kind} state"
+                    ),
+                    at,
+                );
+            }
+        }
+        if let Some(language) = object.get("QueryLanguage")
+            && language != "JSONPath"
+        {
+            self.schema(
+                "Only the JSONPath query language is supported by this executor",
+                &format!("{at}/QueryLanguage"),
+            );
+        }
+        let before = self.problems.len();
+        let next = match (kind, object.get("Next"), object.get("End")) {
+            ("Choice" | "Succeed" | "Fail", _, _) => None,
+            (_, Some(Value::String(n)), None) => Some(n.clone()),
+            (_, None, Some(Value::Bool(true))) => None,
+            (_, Some(_), Some(_)) => {
+                self.schema("Only one of the fields [Next, End] can be set", at);
+                None
+            }
+            (_, None, Some(_)) => {
+                self.schema(
+                    "The value for the field 'End' must be true",
+                    &format!("{at}/End"),
+                );
+                None
+            }
+            (_, Some(_), None) => {
+                self.schema(
+                    "The value for the field 'Next' must be a STRING",
+                    &format!("{at}/Next"),
+                );
+                None
+            }
+            (_, None, None) => {
+                self.schema(
+                    "These fields are required: [Next, End] (exactly one of them)",
+                    at,
+                );
+                None
+            }
+        };
+        let input_path = self
+            .path(object, "InputPath", at)
+            .unwrap_or_else(|| Some(root_path()));
+        let output_path = self
+            .path(object, "OutputPath", at)
+            .unwrap_or_else(|| Some(root_path()));
+        let result_path = self
+            .reference_path(object, "ResultPath", at)
+            .unwrap_or_else(|| Some(root_path()));
+        let parameters = if kind == "Map" {
+            None
+        } else {
+            self.template(object, "Parameters", at)
+        };
+        let result_selector = self.template(object, "ResultSelector", at);
+        let retry = self.retriers(object, at);
+        let catch = self.catchers(object, at);
+        let kind = match kind {
+            "Pass" => Kind::Pass {
+                result: object.get("Result").cloned(),
+            },
+            "Task" => {
+                let Some(resource) = object.get("Resource").and_then(Value::as_str) else {
+                    self.schema("These fields are required: [Resource]", at);
+                    return None;
+                };
+                if !resource.starts_with("arn:") {
+                    self.schema(
+                        format!("Value is not a valid resource ARN: {resource}"),
+                        &format!("{at}/Resource"),
+                    );
+                }
+                let timeout = self.dynamic_int(object, "TimeoutSeconds", at, false);
+                let heartbeat = self.dynamic_int(object, "HeartbeatSeconds", at, false);
+                if let (Some(Dynamic::Fixed(t)), Some(Dynamic::Fixed(h))) = (&timeout, &heartbeat)
+                    && h >= t
+                {
+                    self.schema(
+                        "HeartbeatSeconds must be smaller than TimeoutSeconds",
+                        &format!("{at}/HeartbeatSeconds"),
+                    );
+                }
+                Kind::Task {
+                    resource: resource.to_owned(),
+                    timeout,
+                    heartbeat,
+                }
+            }
+            "Choice" => self.choice(object, at)?,
+            "Wait" => self.wait(object, at)?,
+            "Succeed" => Kind::Succeed,
+            "Fail" => Kind::Fail {
+                error: self.text(object, "Error", at),
+                cause: self.text(object, "Cause", at),
+            },
+            "Parallel" => {
+                let Some(list) = object
+                    .get("Branches")
+                    .and_then(Value::as_array)
+                    .filter(|b| !b.is_empty())
+                else {
+                    self.schema("These fields are required: [Branches]", at);
+                    return None;
+                };
+                let branches: Vec<Block> = list
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, b)| self.block(b, &format!("{at}/Branches[{i}]")))
+                    .collect();
+                Kind::Parallel { branches }
+            }
+            "Map" => self.map(object, at)?,
+            _ => unreachable!("the type was checked against the allowed list"),
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(State {
+            name: name.to_owned(),
+            kind,
+            input_path,
+            output_path,
+            result_path,
+            parameters,
+            result_selector,
+            next,
+            retry,
+            catch,
+        })
+    }
+
+    fn choice(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+        let Some(list) = object
+            .get("Choices")
+            .and_then(Value::as_array)
+            .filter(|c| !c.is_empty())
+        else {
+            self.schema("These fields are required: [Choices]", at);
+            return None;
+        };
+        let mut choices = Vec::new();
+        for (i, rule) in list.iter().enumerate() {
+            let rule_at = format!("{at}/Choices[{i}]");
+            let Some(next) = rule.get("Next").and_then(Value::as_str) else {
+                self.schema("These fields are required: [Next]", &rule_at);
+                continue;
+            };
+            if let Some(unknown) = rule.as_object().map(choice::unknown_fields)
+                && let Some(field) = unknown.first()
+            {
+                self.schema(
+                    format!("The field \"{field}\" is not supported by Step Functions"),
+                    &rule_at,
+                );
+                continue;
+            }
+            match Rule::compile(rule, &rule_at) {
+                Ok(r) => choices.push((r, next.to_owned())),
+                Err(e) => self.problems.push(e),
+            }
+        }
+        let default = object
+            .get("Default")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Some(Kind::Choice { choices, default })
+    }
+
+    fn wait(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+        let present: Vec<&str> = ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"]
+            .into_iter()
+            .filter(|f| object.contains_key(*f))
+            .collect();
+        if present.len() != 1 {
+            self.schema("Exactly one of the fields [Seconds, Timestamp, SecondsPath, TimestampPath] must be set", at);
+            return None;
+        }
+        Some(Kind::Wait(match present[0] {
+            "Seconds" => WaitFor::Seconds(self.positive_int(object, "Seconds", at, true)?),
+            "Timestamp" => {
+                let Some(ts) = object
+                    .get("Timestamp")
+                    .and_then(Value::as_str)
+                    .and_then(choice::timestamp)
+                else {
+                    self.schema(
+                        "The value for the field 'Timestamp' must be a valid timestamp",
+                        &format!("{at}/Timestamp"),
+                    );
+                    return None;
+                };
+                WaitFor::Timestamp(ts)
+            }
+            "SecondsPath" => {
+                WaitFor::SecondsPath(self.reference_path(object, "SecondsPath", at).flatten()?)
+            }
+            _ => {
+                WaitFor::TimestampPath(self.reference_path(object, "TimestampPath", at).flatten()?)
+            }
+        }))
+    }
+
+    fn map(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+        let processor = match (object.get("ItemProcessor"), object.get("Iterator")) {
+            (Some(_), Some(_)) => {
+                self.schema(
+                    "Only one of the fields [ItemProcessor, Iterator] can be set",
+                    at,
+                );
+                return None;
+            }
+            (Some(p), None) => {
+                if let Some(mode) = p.pointer("/ProcessorConfig/Mode")
+                    && mode != "INLINE"
+                {
+                    self.schema(
+                        "Only the INLINE processing mode is supported by this executor",
+                        &format!("{at}/ItemProcessor"),
+                    );
+                    return None;
+                }
+                self.block(p, &format!("{at}/ItemProcessor"))?
+            }
+            (None, Some(i)) => self.block(i, &format!("{at}/Iterator"))?,
+            (None, None) => {
+                self.schema("These fields are required: [ItemProcessor]", at);
+                return None;
+            }
+        };
+        if object.contains_key("ItemSelector") && object.contains_key("Parameters") {
+            self.schema(
+                "Only one of the fields [ItemSelector, Parameters] can be set",
+                at,
+            );
+        }
+        let item_selector = self
+            .template(object, "ItemSelector", at)
+            .or_else(|| self.template(object, "Parameters", at));
+        let items_path = self
+            .path(object, "ItemsPath", at)
+            .flatten()
+            .unwrap_or_else(root_path);
+        let max_concurrency = self
+            .dynamic_int(object, "MaxConcurrency", at, true)
+            .unwrap_or(Dynamic::Fixed(0));
+        let tolerated_count = self.dynamic_int(object, "ToleratedFailureCount", at, true);
+        let tolerated_percentage = match (
+            object.get("ToleratedFailurePercentage"),
+            object.get("ToleratedFailurePercentagePath"),
+        ) {
+            (Some(v), None) => match v.as_f64() {
+                Some(p) if (0.0..=100.0).contains(&p) => Some(Dynamic::Fixed(p)),
+                _ => {
+                    self.schema(
+                        "ToleratedFailurePercentage must be a number between 0 and 100",
+                        &format!("{at}/ToleratedFailurePercentage"),
+                    );
+                    None
+                }
+            },
+            (None, Some(_)) => self
+                .reference_path(object, "ToleratedFailurePercentagePath", at)
+                .flatten()
+                .map(Dynamic::Path),
+            (Some(_), Some(_)) => {
+                self.schema("The fields 'ToleratedFailurePercentage' and 'ToleratedFailurePercentagePath' cannot both be set", at);
+                None
+            }
+            (None, None) => None,
+        };
+        Some(Kind::Map(Box::new(MapSpec {
+            items_path,
+            item_selector,
+            processor,
+            max_concurrency,
+            tolerated_count,
+            tolerated_percentage,
+        })))
+    }
+}
+
+fn root_path() -> Path {
+    Path::parse("$").expect("'$' is a path")
+}
+
+fn transitions(state: &State) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(next) = &state.next {
+        out.push((next.clone(), "Next".to_owned()));
+    }
+    if let Kind::Choice { choices, default } = &state.kind {
+        for (i, (_, next)) in choices.iter().enumerate() {
+            out.push((next.clone(), format!("Choices[{i}]/Next")));
+        }
+        if let Some(default) = default {
+            out.push((default.clone(), "Default".to_owned()));
+        }
+    }
+    for (i, c) in state.catch.iter().enumerate() {
+        out.push((c.next.clone(), format!("Catch[{i}]/Next")));
+    }
+    out
+}
+
+/// Replaces `${Name}` placeholders, as CloudFormation's
+/// `DefinitionSubstitutions` does. A placeholder with no value is an error,
+/// so that a typo cannot become a resource ARN with `${` in it.
+pub(crate) fn substitute(
+    text: &str,
+    substitutions: &HashMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..end];
+        match substitutions.get(name) {
+            Some(value) => out.push_str(value),
+            None => return Err(format!("the placeholder ${{{name}}} has no substitution")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Reads a definition and validates it. `Err` holds AWS's message.
+pub(crate) fn parse(name: &str, text: &str) -> Result<StateMachine, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        format!("Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: {e}'")
+    })?;
+    let mut checker = Checker {
+        problems: Vec::new(),
+    };
+    if let Some(language) = value.get("QueryLanguage")
+        && language != "JSONPath"
+    {
+        checker.schema(
+            "Only the JSONPath query language is supported by this executor",
+            "/QueryLanguage",
+        );
+    }
+    let timeout = match value.get("TimeoutSeconds") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(s) if s > 0 => Some(Duration::from_secs(s)),
+            _ => {
+                checker.schema(
+                    "The value for the field 'TimeoutSeconds' must be a positive integer",
+                    "/TimeoutSeconds",
+                );
+                None
+            }
+        },
+    };
+    let root = checker.block(&value, "");
+    match root {
+        Some(root) if checker.problems.is_empty() => Ok(StateMachine {
+            name: name.to_owned(),
+            definition: text.to_owned(),
+            root,
+            timeout,
+        }),
+        _ => {
+            let quoted: Vec<String> = checker.problems.iter().map(|p| format!("'{p}'")).collect();
+            Err(format!(
+                "Invalid State Machine Definition: {}",
+                quoted.join(", ")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> String {
+        parse("sm", text).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_next_is_a_missing_transition_target() {
+        let message = problems(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"}}}"#);
+        assert_eq!(
+            message,
+            "Invalid State Machine Definition: 'MISSING_TRANSITION_TARGET: Missing 'Next' target: B at /States/A/Next'"
+        );
+    }
+
+    #[test]
+    fn unreachable_states_and_bad_fields_are_reported_together() {
+        let message = problems(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true},"B":{"Type":"Pass","End":true}}}"#,
+        );
+        assert!(
+            message.contains("UNREACHABLE_STATE: State \"B\" is not reachable."),
+            "{message}"
+        );
+        let message = problems(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Wait","Seconds":1,"Result":1,"End":true}}}"#,
+        );
+        assert!(message.contains("The field \"Result\" is not supported by Step Functions for a Wait state at /States/A"), "{message}");
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let message = problems(r#"{"StartAt":"A","States":{"A":{"Type":"Task","End":true}}}"#);
+        assert!(
+            message.contains("These fields are required: [Resource] at /States/A"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn states_all_must_be_alone_and_last() {
+        let message = problems(
+            r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","End":true,
+               "Retry":[{"ErrorEquals":["States.ALL"]},{"ErrorEquals":["X"]}],
+               "Catch":[{"ErrorEquals":["States.ALL","X"],"Next":"A"}]}}}"#,
+        );
+        assert!(
+            message.contains("A Retrier with States.ALL must be the last Retrier"),
+            "{message}"
+        );
+        assert!(
+            message.contains("States.ALL must appear alone in ErrorEquals"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn placeholders_are_substituted_or_refused() {
+        let map = HashMap::from([("Fn".to_owned(), "arn:x".to_owned())]);
+        assert_eq!(substitute("a ${Fn} b", &map), Ok("a arn:x b".to_owned()));
+        assert!(substitute("${Other}", &map).is_err());
+    }
+}

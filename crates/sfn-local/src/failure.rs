@@ -1,0 +1,100 @@
+//! A failure inside an execution: the `Error` name and `Cause` text that
+//! Retry and Catch match, Fail states raise and history events carry.
+//!
+//! This is data, not a Rust error: a failed execution is a normal outcome of
+//! the executor, reported in the result.
+
+use serde_json::{Value, json};
+
+/// Where a failure came from, which decides what the `States.TaskFailed`,
+/// `States.BranchFailed` and `States.HeartbeatTimeout` matchers match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Raised by the state itself (a task, a path, an intrinsic).
+    State,
+    /// Raised inside a Parallel branch or a Map iteration and propagated.
+    Branch,
+    /// A task that stopped sending heartbeats.
+    Heartbeat,
+}
+
+/// An error name and its cause.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Failure {
+    /// The error name, `States.Timeout` or a function's `errorType`.
+    pub error: String,
+    /// The human-readable cause, when there is one.
+    pub cause: Option<String>,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl Failure {
+    /// A failure raised by the current state.
+    pub(crate) fn new(error: impl Into<String>, cause: impl Into<Option<String>>) -> Self {
+        Self {
+            error: error.into(),
+            cause: cause.into(),
+            origin: Origin::State,
+        }
+    }
+
+    /// `States.Runtime`, which neither Retry nor Catch can handle.
+    pub(crate) fn runtime(cause: String) -> Self {
+        Self::new("States.Runtime", Some(cause))
+    }
+
+    /// The Error Output a Catcher passes on: `{"Error", "Cause"}`.
+    pub(crate) fn error_output(&self) -> Value {
+        match &self.cause {
+            Some(cause) => json!({"Error": self.error, "Cause": cause}),
+            None => json!({"Error": self.error}),
+        }
+    }
+
+    /// Whether one `ErrorEquals` entry matches this failure.
+    ///
+    /// `States.ALL` matches every error except `States.Runtime` and
+    /// `States.DataLimitExceeded`, which AWS documents as terminal;
+    /// `States.TaskFailed` matches every error except `States.Timeout`.
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        let terminal = self.error == "States.Runtime" || self.error == "States.DataLimitExceeded";
+        match name {
+            _ if self.error == "States.Runtime" => false,
+            "States.ALL" => !terminal,
+            "States.TaskFailed" => !terminal && self.error != "States.Timeout",
+            "States.BranchFailed" => !terminal && self.origin == Origin::Branch,
+            "States.HeartbeatTimeout" => self.origin == Origin::Heartbeat,
+            other => other == self.error,
+        }
+    }
+
+    /// Whether any entry of an `ErrorEquals` list matches.
+    pub(crate) fn matches_any(&self, names: &[String]) -> bool {
+        names.iter().any(|n| self.matches(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_leave_out_what_aws_leaves_out() {
+        let runtime = Failure::runtime("x".to_owned());
+        assert!(!runtime.matches("States.ALL"));
+        assert!(!runtime.matches("States.Runtime"));
+        let timeout = Failure::new("States.Timeout", None);
+        assert!(timeout.matches("States.ALL"));
+        assert!(!timeout.matches("States.TaskFailed"));
+        let custom = Failure::new("MyError", None);
+        assert!(custom.matches("States.TaskFailed"));
+        assert!(!custom.matches("States.BranchFailed"));
+        let branch = Failure {
+            origin: Origin::Branch,
+            ..custom
+        };
+        assert!(branch.matches("States.BranchFailed"));
+        assert!(branch.matches("MyError"));
+    }
+}

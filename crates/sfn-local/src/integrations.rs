@@ -1,0 +1,598 @@
+//! Task resources other than Lambda: the optimized integrations Moat uses
+//! (`sqs:sendMessage`, `sns:publish`, `dynamodb:putItem|getItem|updateItem|
+//! deleteItem`) and the same actions through `arn:aws:states:::aws-sdk:*`,
+//! sent with the AWS SDK for Rust to the local endpoint of the region.
+//!
+//! There is no default endpoint: a region without a configured local
+//! endpoint fails the task, so nothing can ever reach real AWS. Errors are
+//! named as Step Functions names them: `SQS.QueueDoesNotExistException` for
+//! an optimized integration, `Sqs.QueueDoesNotExistException` for the SDK
+//! form (service and error in PascalCase, with the `Exception` suffix).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::failure::Failure;
+
+/// What a Task's `Resource` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// A Lambda function ARN used directly.
+    LambdaArn(String),
+    /// `arn:aws:states:::lambda:invoke`.
+    LambdaInvoke,
+    /// An optimized integration, `arn:aws:states:::sqs:sendMessage`.
+    Optimized { service: String, action: String },
+    /// `arn:aws:states:::aws-sdk:<service>:<action>`.
+    Sdk { service: String, action: String },
+}
+
+impl Resource {
+    /// Reads a Resource ARN. Integration patterns other than request-response
+    /// (`.sync`, `.waitForTaskToken`) are refused: nothing here could
+    /// complete them.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with("arn:aws:lambda:") {
+            return Ok(Self::LambdaArn(text.to_owned()));
+        }
+        let Some(rest) = text.strip_prefix("arn:aws:states:::") else {
+            return Err(format!(
+                "The resource '{text}' is not supported by sfn-local"
+            ));
+        };
+        if rest.ends_with(".sync") || rest.contains(".sync:") || rest.ends_with(".waitForTaskToken")
+        {
+            return Err(format!(
+                "The integration pattern of '{text}' is not supported by sfn-local (only request-response is)"
+            ));
+        }
+        if rest == "lambda:invoke" {
+            return Ok(Self::LambdaInvoke);
+        }
+        if let Some(sdk) = rest.strip_prefix("aws-sdk:") {
+            let (service, action) = sdk
+                .split_once(':')
+                .ok_or_else(|| format!("The resource '{text}' has no action"))?;
+            return Ok(Self::Sdk {
+                service: service.to_owned(),
+                action: action.to_owned(),
+            });
+        }
+        let (service, action) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("The resource '{text}' has no action"))?;
+        Ok(Self::Optimized {
+            service: service.to_owned(),
+            action: action.to_owned(),
+        })
+    }
+
+    /// The `resourceType` and `resource` of the Task* history events.
+    pub(crate) fn type_and_name(&self) -> (String, String) {
+        match self {
+            Self::LambdaArn(arn) => ("lambda".to_owned(), arn.clone()),
+            Self::LambdaInvoke => ("lambda".to_owned(), "invoke".to_owned()),
+            Self::Optimized { service, action } => (service.clone(), action.clone()),
+            Self::Sdk { service, action } => (format!("aws-sdk:{service}"), action.clone()),
+        }
+    }
+}
+
+/// SDK clients per region, all pointed at local endpoints.
+pub(crate) struct Integrations {
+    endpoints: HashMap<String, String>,
+}
+
+fn sdk_prefix(service: &str) -> String {
+    match service {
+        "dynamodb" => "DynamoDb".to_owned(),
+        other => {
+            let mut chars = other.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+                .collect()
+        }
+    }
+}
+
+fn optimized_prefix(service: &str) -> String {
+    match service {
+        "sqs" => "SQS".to_owned(),
+        "sns" => "SNS".to_owned(),
+        "dynamodb" => "DynamoDB".to_owned(),
+        other => sdk_prefix(other),
+    }
+}
+
+/// Turns an SDK error into the Step Functions error: the service prefix and
+/// the error code with the `Exception` suffix.
+fn sdk_failure<E: ProvideErrorMetadata + std::fmt::Debug>(
+    prefix: &str,
+    service_name: &str,
+    error: E,
+) -> Failure {
+    let code = error.code().map(|c| {
+        // SQS's query-protocol codes name the queue error differently.
+        let c = if c.contains("NonExistentQueue") {
+            "QueueDoesNotExist"
+        } else {
+            c.rsplit('.').next().unwrap_or(c)
+        };
+        if c.ends_with("Exception") {
+            c.to_owned()
+        } else {
+            format!("{c}Exception")
+        }
+    });
+    let message = error
+        .message()
+        .map_or_else(|| format!("{error:?}"), str::to_owned);
+    match code {
+        Some(code) => Failure::new(
+            format!("{prefix}.{code}"),
+            Some(format!(
+                "{message} (Service: {service_name}, Error Code: {code})"
+            )),
+        ),
+        None => Failure::new(
+            format!("{prefix}.SdkClientException"),
+            Some(format!("Unable to execute HTTP request: {message}")),
+        ),
+    }
+}
+
+/// The metadata the optimized integrations add to an SDK response.
+fn with_metadata(mut output: Map<String, Value>) -> Value {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    output.insert(
+        "SdkHttpMetadata".to_owned(),
+        json!({"HttpHeaders": {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": request_id}, "HttpStatusCode": 200}),
+    );
+    output.insert(
+        "SdkResponseMetadata".to_owned(),
+        json!({"RequestId": request_id}),
+    );
+    Value::Object(output)
+}
+
+fn text_param(parameters: &Value, field: &str) -> Option<String> {
+    parameters.get(field).map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn missing(prefix: &str, field: &str) -> Failure {
+    Failure::new(
+        format!("{prefix}.ValidationException"),
+        Some(format!("The parameter '{field}' is required")),
+    )
+}
+
+impl Integrations {
+    /// Integrations that use these endpoints, keyed by region.
+    pub(crate) fn new(endpoints: HashMap<String, String>) -> Self {
+        Self { endpoints }
+    }
+
+    fn endpoint(&self, region: &str) -> Result<&str, Failure> {
+        self.endpoints.get(region).map(String::as_str).ok_or_else(|| {
+            Failure::runtime(format!("No local AWS endpoint is configured for region {region}; sfn-local never calls real AWS"))
+        })
+    }
+
+    /// Runs one integration call.
+    pub(crate) async fn call(
+        &self,
+        resource: &Resource,
+        parameters: &Value,
+        region: &str,
+    ) -> Result<Value, Failure> {
+        let (service, action, optimized) = match resource {
+            Resource::Optimized { service, action } => (service.as_str(), action.as_str(), true),
+            Resource::Sdk { service, action } => (service.as_str(), action.as_str(), false),
+            Resource::LambdaArn(_) | Resource::LambdaInvoke => {
+                unreachable!("Lambda is invoked by the executor")
+            }
+        };
+        let prefix = if optimized {
+            optimized_prefix(service)
+        } else {
+            sdk_prefix(service)
+        };
+        let output = match (service, action) {
+            ("sqs", "sendMessage") => self.sqs_send_message(region, parameters, &prefix).await?,
+            ("sns", "publish") => self.sns_publish(region, parameters, &prefix).await?,
+            ("dynamodb", "putItem" | "getItem" | "updateItem" | "deleteItem") => {
+                self.dynamodb(region, action, parameters, &prefix).await?
+            }
+            _ => {
+                return Err(Failure::runtime(format!(
+                    "The resource '{service}:{action}' is not implemented by sfn-local's local integrations"
+                )));
+            }
+        };
+        Ok(if optimized {
+            with_metadata(output)
+        } else {
+            Value::Object(output)
+        })
+    }
+
+    async fn sqs_send_message(
+        &self,
+        region: &str,
+        p: &Value,
+        prefix: &str,
+    ) -> Result<Map<String, Value>, Failure> {
+        let endpoint = self.endpoint(region)?;
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new(region.to_owned()))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "sfn-local",
+            ))
+            .build();
+        let client = aws_sdk_sqs::Client::from_conf(config);
+        let queue_url = text_param(p, "QueueUrl").ok_or_else(|| missing(prefix, "QueueUrl"))?;
+        let body = text_param(p, "MessageBody").ok_or_else(|| missing(prefix, "MessageBody"))?;
+        let mut request = client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body);
+        if let Some(delay) = p.get("DelaySeconds").and_then(Value::as_i64) {
+            request = request.delay_seconds(delay as i32);
+        }
+        if let Some(group) = text_param(p, "MessageGroupId") {
+            request = request.message_group_id(group);
+        }
+        if let Some(dedup) = text_param(p, "MessageDeduplicationId") {
+            request = request.message_deduplication_id(dedup);
+        }
+        if let Some(Value::Object(attributes)) = p.get("MessageAttributes") {
+            for (name, attribute) in attributes {
+                let value = aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type(
+                        attribute
+                            .get("DataType")
+                            .and_then(Value::as_str)
+                            .unwrap_or("String"),
+                    )
+                    .set_string_value(
+                        attribute
+                            .get("StringValue")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    )
+                    .build()
+                    .map_err(|e| {
+                        Failure::new(
+                            format!("{prefix}.InvalidParameterValueException"),
+                            Some(e.to_string()),
+                        )
+                    })?;
+                request = request.message_attributes(name, value);
+            }
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sdk_failure(prefix, "Sqs", e))?;
+        let mut output = Map::new();
+        for (key, value) in [
+            ("MD5OfMessageBody", out.md5_of_message_body()),
+            ("MD5OfMessageAttributes", out.md5_of_message_attributes()),
+            ("MessageId", out.message_id()),
+            ("SequenceNumber", out.sequence_number()),
+        ] {
+            if let Some(v) = value {
+                output.insert(key.to_owned(), json!(v));
+            }
+        }
+        Ok(output)
+    }
+
+    async fn sns_publish(
+        &self,
+        region: &str,
+        p: &Value,
+        prefix: &str,
+    ) -> Result<Map<String, Value>, Failure> {
+        let endpoint = self.endpoint(region)?;
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new(region.to_owned()))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_sns::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "sfn-local",
+            ))
+            .build();
+        let client = aws_sdk_sns::Client::from_conf(config);
+        let message = text_param(p, "Message").ok_or_else(|| missing(prefix, "Message"))?;
+        let request = client
+            .publish()
+            .message(message)
+            .set_topic_arn(text_param(p, "TopicArn"))
+            .set_target_arn(text_param(p, "TargetArn"))
+            .set_phone_number(text_param(p, "PhoneNumber"))
+            .set_subject(text_param(p, "Subject"))
+            .set_message_structure(text_param(p, "MessageStructure"))
+            .set_message_group_id(text_param(p, "MessageGroupId"))
+            .set_message_deduplication_id(text_param(p, "MessageDeduplicationId"));
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sdk_failure(prefix, "Sns", e))?;
+        let mut output = Map::new();
+        if let Some(id) = out.message_id() {
+            output.insert("MessageId".to_owned(), json!(id));
+        }
+        if let Some(n) = out.sequence_number() {
+            output.insert("SequenceNumber".to_owned(), json!(n));
+        }
+        Ok(output)
+    }
+
+    async fn dynamodb(
+        &self,
+        region: &str,
+        action: &str,
+        p: &Value,
+        prefix: &str,
+    ) -> Result<Map<String, Value>, Failure> {
+        let endpoint = self.endpoint(region)?;
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "sfn-local",
+            ))
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let invalid = |e: String| Failure::new(format!("{prefix}.ValidationException"), Some(e));
+        let table = text_param(p, "TableName").ok_or_else(|| missing(prefix, "TableName"))?;
+        let item_map = |field: &str| -> Result<Option<HashMap<String, AttributeValue>>, Failure> {
+            p.get(field)
+                .map(|v| to_attribute_map(v).map_err(invalid))
+                .transpose()
+        };
+        let names: Option<HashMap<String, String>> = p
+            .get("ExpressionAttributeNames")
+            .and_then(Value::as_object)
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                    .collect()
+            });
+        let values = item_map("ExpressionAttributeValues")?;
+        let return_values = text_param(p, "ReturnValues").map(|r| ReturnValue::from(r.as_str()));
+        let condition = text_param(p, "ConditionExpression");
+        let mut output = Map::new();
+        match action {
+            "putItem" => {
+                let out = client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(item_map("Item")?)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .set_return_values(return_values)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
+                if let Some(attributes) = out.attributes() {
+                    output.insert("Attributes".to_owned(), from_attribute_map(attributes));
+                }
+            }
+            "getItem" => {
+                let out = client
+                    .get_item()
+                    .table_name(table)
+                    .set_key(item_map("Key")?)
+                    .set_consistent_read(p.get("ConsistentRead").and_then(Value::as_bool))
+                    .set_projection_expression(text_param(p, "ProjectionExpression"))
+                    .set_expression_attribute_names(names)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
+                if let Some(item) = out.item() {
+                    output.insert("Item".to_owned(), from_attribute_map(item));
+                }
+            }
+            "updateItem" => {
+                let out = client
+                    .update_item()
+                    .table_name(table)
+                    .set_key(item_map("Key")?)
+                    .set_update_expression(text_param(p, "UpdateExpression"))
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .set_return_values(return_values)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
+                if let Some(attributes) = out.attributes() {
+                    output.insert("Attributes".to_owned(), from_attribute_map(attributes));
+                }
+            }
+            _ => {
+                let out = client
+                    .delete_item()
+                    .table_name(table)
+                    .set_key(item_map("Key")?)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .set_return_values(return_values)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
+                if let Some(attributes) = out.attributes() {
+                    output.insert("Attributes".to_owned(), from_attribute_map(attributes));
+                }
+            }
+        }
+        Ok(output)
+    }
+}
+
+/// Reads DynamoDB JSON (`{"S": "x"}`, `{"N": "1"}`, ...) into SDK values.
+fn to_attribute(value: &Value) -> Result<AttributeValue, String> {
+    let object = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or_else(|| format!("{value} is not a DynamoDB attribute value"))?;
+    let (tag, inner) = object.iter().next().expect("one entry");
+    let strings = |v: &Value| -> Result<Vec<String>, String> {
+        v.as_array()
+            .ok_or_else(|| format!("{tag} must be an array"))?
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("{tag} must hold strings"))
+            })
+            .collect()
+    };
+    let blob = |s: &str| -> Result<Blob, String> {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(Blob::new)
+            .map_err(|e| format!("B is not base64: {e}"))
+    };
+    Ok(match tag.as_str() {
+        "S" => AttributeValue::S(inner.as_str().ok_or("S must be a string")?.to_owned()),
+        "N" => AttributeValue::N(match inner {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err("N must be a string".to_owned()),
+        }),
+        "B" => AttributeValue::B(blob(inner.as_str().ok_or("B must be a string")?)?),
+        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or("BOOL must be a boolean")?),
+        "NULL" => AttributeValue::Null(inner.as_bool().unwrap_or(true)),
+        "SS" => AttributeValue::Ss(strings(inner)?),
+        "NS" => AttributeValue::Ns(strings(inner)?),
+        "BS" => AttributeValue::Bs(
+            strings(inner)?
+                .iter()
+                .map(|s| blob(s))
+                .collect::<Result<_, _>>()?,
+        ),
+        "L" => AttributeValue::L(
+            inner
+                .as_array()
+                .ok_or("L must be an array")?
+                .iter()
+                .map(to_attribute)
+                .collect::<Result<_, _>>()?,
+        ),
+        "M" => AttributeValue::M(to_attribute_map(inner)?),
+        other => return Err(format!("'{other}' is not a DynamoDB type")),
+    })
+}
+
+fn to_attribute_map(value: &Value) -> Result<HashMap<String, AttributeValue>, String> {
+    value
+        .as_object()
+        .ok_or_else(|| format!("{value} is not a map of attribute values"))?
+        .iter()
+        .map(|(k, v)| to_attribute(v).map(|a| (k.clone(), a)))
+        .collect()
+}
+
+/// Writes SDK values back as DynamoDB JSON, as the integration returns them.
+fn from_attribute(value: &AttributeValue) -> Value {
+    let b64 = |b: &Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+    match value {
+        AttributeValue::S(s) => json!({"S": s}),
+        AttributeValue::N(n) => json!({"N": n}),
+        AttributeValue::B(b) => json!({"B": b64(b)}),
+        AttributeValue::Bool(b) => json!({"BOOL": b}),
+        AttributeValue::Null(n) => json!({"NULL": n}),
+        AttributeValue::Ss(v) => json!({"SS": v}),
+        AttributeValue::Ns(v) => json!({"NS": v}),
+        AttributeValue::Bs(v) => json!({"BS": v.iter().map(b64).collect::<Vec<_>>()}),
+        AttributeValue::L(v) => json!({"L": v.iter().map(from_attribute).collect::<Vec<_>>()}),
+        AttributeValue::M(m) => json!({"M": from_attribute_map(m)}),
+        _ => Value::Null,
+    }
+}
+
+fn from_attribute_map(map: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), from_attribute(v)))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_parse_into_their_kind() {
+        assert_eq!(
+            Resource::parse("arn:aws:states:::lambda:invoke"),
+            Ok(Resource::LambdaInvoke)
+        );
+        assert_eq!(
+            Resource::parse("arn:aws:states:::aws-sdk:dynamodb:getItem").map(|r| r.type_and_name()),
+            Ok(("aws-sdk:dynamodb".to_owned(), "getItem".to_owned()))
+        );
+        assert_eq!(
+            Resource::parse("arn:aws:states:::sqs:sendMessage"),
+            Ok(Resource::Optimized {
+                service: "sqs".to_owned(),
+                action: "sendMessage".to_owned()
+            })
+        );
+        assert!(Resource::parse("arn:aws:states:::lambda:invoke.waitForTaskToken").is_err());
+    }
+
+    #[test]
+    fn dynamodb_json_round_trips() {
+        let item = json!({"id": {"S": "sg-1"}, "n": {"N": "3"}, "tags": {"SS": ["a"]}, "m": {"M": {"ok": {"BOOL": true}}}, "l": {"L": [{"NULL": true}]}});
+        let map = to_attribute_map(&item).unwrap();
+        assert_eq!(from_attribute_map(&map), item);
+    }
+
+    #[tokio::test]
+    async fn a_region_without_a_local_endpoint_is_refused() {
+        let integrations = Integrations::new(HashMap::new());
+        let resource = Resource::parse("arn:aws:states:::sqs:sendMessage").unwrap();
+        let failure = integrations
+            .call(
+                &resource,
+                &json!({"QueueUrl": "q", "MessageBody": "m"}),
+                "us-east-1",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(failure.error, "States.Runtime");
+    }
+}

@@ -1,0 +1,380 @@
+//! Local Lambda: the function registry, a pool of warm execution
+//! environments per function, and the translation of what happened to an
+//! invocation into the error names Step Functions reports.
+//!
+//! - a function error posted to the Runtime API becomes its `errorType`, with
+//!   the error object as JSON text for the cause;
+//! - a process that exits before answering is `Lambda.Unknown`;
+//! - a function that runs past its timeout is killed and fails with
+//!   `Sandbox.Timedout`.
+
+mod environment;
+mod runtime_api;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+
+use environment::{Ending, Environment};
+use runtime_api::Reply;
+
+/// How a function is run: its binary, its configuration and its limits.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// The function name, the last part of its ARN.
+    pub name: String,
+    /// The executable built with `lambda_runtime` (the `bootstrap`).
+    pub binary: PathBuf,
+    /// The function's own environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// The function timeout (Lambda's default is 3 seconds).
+    pub timeout: Duration,
+    /// The configured memory, reported to the function and in REPORT lines.
+    pub memory_mb: u32,
+}
+
+impl FunctionConfig {
+    /// A function with Lambda's defaults: 3 seconds and 128 MB.
+    pub fn new(name: impl Into<String>, binary: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            binary: binary.into(),
+            environment: BTreeMap::new(),
+            timeout: Duration::from_secs(3),
+            memory_mb: 128,
+        }
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.environment.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the function timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the memory size.
+    pub fn memory_mb(mut self, memory_mb: u32) -> Self {
+        self.memory_mb = memory_mb;
+        self
+    }
+}
+
+/// Where the functions' stdout and stderr go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogSink {
+    /// Dropped.
+    #[default]
+    Discard,
+    /// As `tracing` events with the function name.
+    Tracing,
+    /// To this process's stderr, each line prefixed by `[function]`.
+    Stderr,
+}
+
+/// What Lambda's REPORT line records for one invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationReport {
+    /// The function's name.
+    pub function_name: String,
+    /// The invocation's request id.
+    pub request_id: String,
+    /// From the event's delivery to the answer.
+    pub duration_ms: f64,
+    /// The duration rounded up to the millisecond, as Lambda bills it.
+    pub billed_duration_ms: u64,
+    /// The configured memory.
+    pub memory_size_mb: u32,
+    /// The environment's peak resident memory.
+    pub max_memory_used_mb: u64,
+    /// From process start to the first poll, on a cold start only.
+    pub init_duration_ms: Option<f64>,
+}
+
+/// The outcome of one invocation as Step Functions sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LambdaOutcome {
+    /// The function's result payload.
+    Payload(Bytes),
+    /// An error name and cause.
+    Failed { error: String, cause: String },
+}
+
+struct Slot {
+    config: FunctionConfig,
+    arn: String,
+    idle: Mutex<Vec<Environment>>,
+}
+
+/// The warm environments of every registered function.
+pub(crate) struct LambdaPool {
+    slots: HashMap<String, Arc<Slot>>,
+    region: String,
+    logs: LogSink,
+    reports: Mutex<Vec<InvocationReport>>,
+}
+
+impl LambdaPool {
+    /// A pool for these functions in this region and account.
+    pub(crate) fn new(
+        functions: Vec<FunctionConfig>,
+        region: &str,
+        account_id: &str,
+        logs: LogSink,
+    ) -> Self {
+        let slots = functions
+            .into_iter()
+            .map(|config| {
+                let arn = format!(
+                    "arn:aws:lambda:{region}:{account_id}:function:{}",
+                    config.name
+                );
+                (
+                    config.name.clone(),
+                    Arc::new(Slot {
+                        config,
+                        arn,
+                        idle: Mutex::new(Vec::new()),
+                    }),
+                )
+            })
+            .collect();
+        Self {
+            slots,
+            region: region.to_owned(),
+            logs,
+            reports: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The function a name, partial ARN or full ARN (with or without a
+    /// qualifier) refers to.
+    fn slot(&self, reference: &str) -> Option<&Arc<Slot>> {
+        let name = match reference.split(':').collect::<Vec<_>>().as_slice() {
+            [name] => *name,
+            ["arn", "aws", "lambda", _, _, "function", name, ..] => *name,
+            [_, "function", name, ..] => *name,
+            [name, _qualifier] => *name,
+            _ => return None,
+        };
+        self.slots.get(name)
+    }
+
+    /// The ARN the executor reports for a function reference, when known.
+    #[cfg(test)]
+    fn arn_of(&self, reference: &str) -> Option<String> {
+        self.slot(reference).map(|s| s.arn.clone())
+    }
+
+    /// Invokes a function synchronously, reusing a warm environment when
+    /// one is idle and starting a new one otherwise.
+    pub(crate) async fn invoke(&self, reference: &str, payload: Bytes) -> LambdaOutcome {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let Some(slot) = self.slot(reference) else {
+            return LambdaOutcome::Failed {
+                error: "Lambda.ResourceNotFoundException".to_owned(),
+                cause: format!(
+                    "Function not found: {reference} (Service: Lambda, Status Code: 404, Request ID: {request_id})"
+                ),
+            };
+        };
+        let warm = {
+            let mut idle = slot.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.retain(|env| !env.is_dead());
+            idle.pop()
+        };
+        let mut env = match warm {
+            Some(env) => env,
+            None => match Environment::start(&slot.config, &self.region, self.logs).await {
+                Ok(env) => env,
+                Err(e) => {
+                    return LambdaOutcome::Failed {
+                        error: "Lambda.Unknown".to_owned(),
+                        cause: format!(
+                            "the function {} could not be started from {}: {e}",
+                            slot.config.name,
+                            slot.config.binary.display()
+                        ),
+                    };
+                }
+            },
+        };
+        let (ending, timing) = env
+            .invoke(&request_id, payload, &slot.arn, slot.config.timeout)
+            .await;
+        self.reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(InvocationReport {
+                function_name: slot.config.name.clone(),
+                request_id: request_id.clone(),
+                duration_ms: timing.duration.as_secs_f64() * 1000.0,
+                billed_duration_ms: timing.duration.as_millis() as u64
+                    + u64::from(timing.duration.subsec_nanos() % 1_000_000 != 0),
+                memory_size_mb: slot.config.memory_mb,
+                max_memory_used_mb: timing.max_memory_mb,
+                init_duration_ms: timing.init.map(|d| d.as_secs_f64() * 1000.0),
+            });
+        match ending {
+            Ending::Replied(Reply::Response(body)) => {
+                slot.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(env);
+                LambdaOutcome::Payload(body)
+            }
+            Ending::Replied(Reply::Error(body)) => {
+                slot.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(env);
+                function_error(&body)
+            }
+            Ending::Exited(status) => {
+                if let Some(body) = env.init_error() {
+                    return function_error(&body);
+                }
+                let payload = serde_json::json!({
+                    "errorMessage": format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
+                    "errorType": "Runtime.ExitError",
+                });
+                LambdaOutcome::Failed {
+                    error: "Lambda.Unknown".to_owned(),
+                    cause: format!(
+                        "The cause could not be determined because Lambda did not return an error type. Returned payload: {payload}"
+                    ),
+                }
+            }
+            Ending::TimedOut => {
+                let payload = serde_json::json!({
+                    "errorMessage": format!(
+                        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                        slot.config.timeout.as_secs_f64()
+                    ),
+                    "errorType": "Sandbox.Timedout",
+                });
+                LambdaOutcome::Failed {
+                    error: "Sandbox.Timedout".to_owned(),
+                    cause: payload.to_string(),
+                }
+            }
+        }
+    }
+
+    /// The REPORT records of every invocation so far.
+    pub(crate) fn reports(&self) -> Vec<InvocationReport> {
+        self.reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The process ids of the idle (warm) environments.
+    pub(crate) fn warm_pids(&self) -> Vec<u32> {
+        self.slots
+            .values()
+            .flat_map(|s| {
+                s.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .filter_map(Environment::pid)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Kills every idle environment. Busy ones are killed when their
+    /// invocation ends and the environment is dropped.
+    pub(crate) fn shutdown(&self) {
+        for slot in self.slots.values() {
+            let mut idle = slot.idle.lock().unwrap_or_else(|e| e.into_inner());
+            for env in idle.iter_mut() {
+                env.kill();
+            }
+            idle.clear();
+        }
+    }
+}
+
+impl Drop for LambdaPool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Turns a function error body into the task's error and cause. AWS names
+/// the error after `errorType` and gives the error object, as JSON text, as
+/// the cause; without an `errorType` the error is `Lambda.Unknown`.
+fn function_error(body: &[u8]) -> LambdaOutcome {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) if object.get("errorType").is_some_and(Value::is_string) => {
+            let error = object["errorType"].as_str().unwrap_or_default().to_owned();
+            LambdaOutcome::Failed {
+                error,
+                cause: Value::Object(object).to_string(),
+            }
+        }
+        _ => LambdaOutcome::Failed {
+            error: "Lambda.Unknown".to_owned(),
+            cause: format!(
+                "The cause could not be determined because Lambda did not return an error type. Returned payload: {}",
+                String::from_utf8_lossy(body)
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_errors_keep_their_type_and_cause() {
+        let outcome = function_error(br#"{"errorType":"Throttled","errorMessage":"slow down"}"#);
+        assert_eq!(
+            outcome,
+            LambdaOutcome::Failed {
+                error: "Throttled".to_owned(),
+                cause: r#"{"errorMessage":"slow down","errorType":"Throttled"}"#.to_owned()
+            }
+        );
+        assert!(
+            matches!(function_error(b"oops"), LambdaOutcome::Failed { error, .. } if error == "Lambda.Unknown")
+        );
+    }
+
+    #[test]
+    fn references_resolve_by_name_and_arn() {
+        let pool = LambdaPool::new(
+            vec![FunctionConfig::new("detect", "/bin/true")],
+            "us-east-1",
+            "123456789012",
+            LogSink::Discard,
+        );
+        for reference in [
+            "detect",
+            "arn:aws:lambda:us-east-1:123456789012:function:detect",
+            "arn:aws:lambda:us-east-1:123456789012:function:detect:$LATEST",
+            "123456789012:function:detect",
+            "detect:prod",
+        ] {
+            assert_eq!(
+                pool.arn_of(reference).as_deref(),
+                Some("arn:aws:lambda:us-east-1:123456789012:function:detect"),
+                "{reference}"
+            );
+        }
+        assert_eq!(pool.arn_of("other"), None);
+    }
+}
