@@ -3,6 +3,7 @@
 //! One binary: `main` reads the command name and hands the remaining
 //! arguments to that command's module, which parses them itself.
 
+mod demo;
 mod policy;
 mod setup;
 mod sfn;
@@ -16,6 +17,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
+  demo [--logs]     the whole pipeline on one machine: a scenario, its executions, checks
   setup             install what the tests and the demo need (moto, in .moto-venv)
   test [args]       install what the tests need, then run every test (extra args go to cargo test)
   sfn run <definition.json> [--input <json|@file>] [--function NAME=PATH]... [--virtual-time]
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match command.as_str() {
         "sfn" => sfn::run(rest),
+        "demo" => demo::run(rest),
         "policy" => policy::run(rest),
         "setup" => setup::run(rest),
         "test" => test::run(rest),

@@ -11,6 +11,9 @@
 //! topic so that what Moat announced can be read back.
 
 pub mod changes;
+pub mod demo;
+pub mod faults;
+pub mod pipeline;
 mod provision;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,123 @@
+//! The remediation pipeline on one machine: the exact state machine in
+//! `statemachines/`, run by the local executor with the real function
+//! binaries, started for each event the EventBridge rule delivers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sfn_local::{Execution, ExecutionResult, Executor, ExecutorConfig, FunctionConfig, LogSink, StateMachine};
+
+use crate::{ACCOUNT, Error, RegionStack, StackSpec};
+
+/// The directory holding the function binaries: `MOAT_FUNCTIONS_DIR`, or the
+/// workspace's `target/debug` (honouring `CARGO_TARGET_DIR`).
+pub fn functions_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MOAT_FUNCTIONS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| local_aws::workspace_root().join("target"));
+    target.join("debug")
+}
+
+/// How to run the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    pub functions_dir: PathBuf,
+    /// Record Wait and Retry intervals without sleeping them.
+    pub virtual_time: bool,
+    pub function_logs: LogSink,
+    /// Extra environment for every function, after the stack's own (for
+    /// instance `AWS_ENDPOINT_URL` pointing at a fault-injecting proxy).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            functions_dir: functions_dir(),
+            virtual_time: true,
+            function_logs: LogSink::Discard,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// The state machine and an executor with Moat's functions, for one region.
+pub struct Pipeline {
+    pub executor: Executor,
+    pub machine: StateMachine,
+}
+
+impl Pipeline {
+    /// Sets up the executor for `stack`'s region. Fails with the command to
+    /// run when a function binary has not been built.
+    pub fn new(spec: &StackSpec, stack: &RegionStack, options: &PipelineOptions) -> Result<Pipeline, Error> {
+        let mut environment = stack.function_env(spec);
+        environment.extend(options.extra_env.iter().cloned());
+        let mut functions = Vec::new();
+        for (name, function) in &spec.functions {
+            let binary = options.functions_dir.join(name);
+            if !binary.exists() {
+                return Err(missing_binary(&binary));
+            }
+            let mut config = FunctionConfig::new(format!("moat-{name}"), binary)
+                .timeout(Duration::from_secs(function.timeout_seconds))
+                .memory_mb(u32::try_from(function.memory_mb).unwrap_or(u32::MAX));
+            for (key, value) in &environment {
+                config = config.env(key, value);
+            }
+            functions.push(config);
+        }
+        let placeholders: HashMap<String, String> = stack.placeholders(spec).into_iter().collect();
+        let machine = StateMachine::new(&spec.state_machine, &spec.state_machine_definition()?, &placeholders)
+            .map_err(|error| Error::Spec {
+                path: crate::infra_dir().join(&spec.state_machine_file),
+                message: error.to_string(),
+            })?;
+        let executor = Executor::new(ExecutorConfig {
+            functions,
+            region: stack.region().to_owned(),
+            account_id: ACCOUNT.to_owned(),
+            aws_endpoint_urls: HashMap::from([(stack.region().to_owned(), stack.moto.endpoint_url())]),
+            virtual_time: options.virtual_time,
+            function_logs: options.function_logs,
+            role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{}-states", spec.state_machine),
+        });
+        Ok(Pipeline { executor, machine })
+    }
+
+    /// Starts one execution for an EventBridge event, as the rule's Step
+    /// Functions target would.
+    pub fn start(&self, event: Value) -> Execution {
+        self.executor.start_execution(&self.machine, None, event)
+    }
+
+    /// Takes the events the rule delivered until `expected` have arrived or
+    /// `patience` has passed, starting an execution for each as it arrives,
+    /// then waits for all of them.
+    pub async fn run_delivered(&self, stack: &RegionStack, expected: usize, patience: Duration) -> Result<Vec<ExecutionResult>, Error> {
+        let started_at = Instant::now();
+        let mut running = Vec::new();
+        while running.len() < expected && started_at.elapsed() < patience {
+            for event in stack.take_events(1).await? {
+                running.push(self.start(event));
+            }
+        }
+        let mut results = Vec::new();
+        for execution in running {
+            results.push(execution.wait().await);
+        }
+        Ok(results)
+    }
+}
+
+fn missing_binary(binary: &Path) -> Error {
+    Error::Spec {
+        path: binary.to_owned(),
+        message: "function binary not built: run `cargo build --workspace --bins` (cargo xtask demo and cargo xtask test do)".into(),
+    }
+}

@@ -1,0 +1,252 @@
+//! `cargo xtask demo`: the whole pipeline on one machine. It builds the
+//! functions, starts moto for both regions, provisions the stack, plays the
+//! demo scenario, shows each execution as the console's event view would,
+//! checks the outcome against moto itself, and tears everything down.
+//!
+//! Everything it starts is stopped when it ends, fails, or is interrupted
+//! (Ctrl-C, SIGTERM): moto processes by PID when the stack is dropped,
+//! function processes when the executor is dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use local_stack::LocalStack;
+use local_stack::demo::{self, Outcome, Row, timeline};
+use local_stack::pipeline::{Pipeline, PipelineOptions};
+use serde_json::Value;
+use sfn_local::{ExecutionResult, LogSink};
+use tokio::task::JoinSet;
+
+use crate::setup;
+
+const USAGE: &str = "usage: cargo xtask demo [--logs]
+
+  --logs   show the functions' own log lines as they run";
+
+/// How long to wait for EventBridge to deliver every event.
+const DELIVERY_PATIENCE: Duration = Duration::from_secs(60);
+
+pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let mut show_logs = false;
+    for arg in args {
+        match arg.as_str() {
+            "--logs" => show_logs = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+        }
+    }
+    let started = Instant::now();
+    build_functions()?;
+    setup::ensure_moto()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        tokio::select! {
+            outcome = play(show_logs) => outcome,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted; the local stack was stopped"),
+            _ = terminate.recv() => bail!("terminated; the local stack was stopped"),
+        }
+    })?;
+    println!("\ndemo wall time: {:.1} s", started.elapsed().as_secs_f64());
+    if !outcome.passed() {
+        bail!("the demo's checks failed (see above)");
+    }
+    Ok(())
+}
+
+/// Builds every binary of the workspace with the same features as the
+/// tests, so a demo after the tests (or before) builds nothing twice.
+fn build_functions() -> anyhow::Result<()> {
+    eprintln!("demo: building the functions (cargo build --workspace --bins)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    setup::run_checked(Command::new(cargo).args(["build", "--workspace", "--bins"]))
+}
+
+async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
+    eprintln!("demo: starting moto for both regions and provisioning infra/stack.json");
+    let stack = LocalStack::start().await?;
+    println!(
+        "local AWS: {} at {} (moto pid {}), {} at {} (moto pid {})",
+        stack.primary.region(),
+        stack.primary.moto.endpoint_url(),
+        stack.primary.moto.pid(),
+        stack.secondary.region(),
+        stack.secondary.moto.endpoint_url(),
+        stack.secondary.moto.pid(),
+    );
+    let options = PipelineOptions {
+        function_logs: if show_logs { LogSink::Stderr } else { LogSink::Discard },
+        ..PipelineOptions::default()
+    };
+    let pipeline = Pipeline::new(&stack.spec, &stack.primary, &options)?;
+
+    println!("\nThe scenario, in {} (alice works through the Developer role):", stack.primary.region());
+    let scenario = demo::play(&stack.primary).await?;
+    for group in &scenario.groups {
+        println!(
+            "  {:<10} {}  alice opens {}/{} to {}",
+            group.label,
+            group.group_id,
+            group.opening.protocol,
+            group.opening.from_port,
+            group.opening.cidr
+        );
+    }
+    println!("  EventBridge delivers the `{}` change twice, as it may.", scenario.duplicated);
+
+    println!("\nExecutions of {} (state, time in state):", stack.spec.state_machine);
+    let results = run_and_show(&pipeline, &stack.primary, scenario.expected_executions()).await?;
+    let history_dir = save_histories(&results)?;
+
+    let outcome = demo::verify(&stack.primary, &stack.spec, &scenario, &results).await?;
+    print_summary(&outcome.rows);
+    println!("\nChecks (against moto, the records table and the notification inbox):");
+    for check in &outcome.checks {
+        let mark = if check.passed { "ok  " } else { "FAIL" };
+        println!("  {mark} {} ({})", check.claim, check.detail);
+    }
+    let latencies: Vec<String> = outcome
+        .latencies_ms
+        .iter()
+        .map(|(label, ms)| format!("{label} {ms} ms"))
+        .collect();
+    println!("\nchange -> end of execution: {}", latencies.join(", "));
+    // Concurrent executions each get an environment, as Lambda scales out,
+    // so a function can have several cold starts.
+    let mut cold: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut warm = 0;
+    for report in pipeline.executor.lambda_reports() {
+        match report.init_duration_ms {
+            Some(init) => cold.entry(report.function_name).or_default().push(init),
+            None => warm += 1,
+        }
+    }
+    let cold: Vec<String> = cold
+        .iter()
+        .map(|(function, inits)| {
+            let low = inits.iter().copied().fold(f64::MAX, f64::min);
+            let high = inits.iter().copied().fold(0.0, f64::max);
+            format!("{function} {}x {low:.0}-{high:.0} ms", inits.len())
+        })
+        .collect();
+    println!("cold starts (init duration): {}; warm invocations: {warm}", cold.join(", "));
+    println!("\nWhere to look next:");
+    println!("  - each execution's history, in GetExecutionHistory's shape: {}", history_dir.display());
+    println!("  - the state machine they ran: statemachines/remediation.asl.json");
+    println!("  - replay one event yourself: cargo xtask sfn run statemachines/remediation.asl.json --input @<event.json> ...");
+    println!("  - judge a group offline: cargo xtask policy eval --policy policies/default.json --group <file>");
+    println!("  - how the pieces fit: ARCHITECTURE.md");
+    pipeline.executor.shutdown();
+    eprintln!("demo: stopping moto (pids {} and {})", stack.primary.moto.pid(), stack.secondary.moto.pid());
+    Ok(outcome)
+}
+
+/// Starts an execution for each delivered event and prints each one's
+/// states as soon as it ends.
+async fn run_and_show(pipeline: &Pipeline, stack: &local_stack::RegionStack, expected: usize) -> anyhow::Result<Vec<ExecutionResult>> {
+    let deadline = Instant::now() + DELIVERY_PATIENCE;
+    let mut waiting = JoinSet::new();
+    let mut started = 0;
+    let mut results = Vec::new();
+    while started < expected && Instant::now() < deadline {
+        for event in stack.take_events(1).await? {
+            waiting.spawn(pipeline.start(event).wait());
+            started += 1;
+        }
+        while let Some(done) = waiting.try_join_next() {
+            results.push(show(done?));
+        }
+    }
+    while let Some(done) = waiting.join_next().await {
+        results.push(show(done?));
+    }
+    if started < expected {
+        eprintln!("demo: only {started} of {expected} events were delivered within {DELIVERY_PATIENCE:?}");
+    }
+    Ok(results)
+}
+
+fn show(result: ExecutionResult) -> ExecutionResult {
+    let input: Value = serde_json::from_str(&result.description.input).unwrap_or(Value::Null);
+    let group = input
+        .pointer("/detail/requestParameters/groupId")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let total = timeline(&result).iter().map(|state| state.milliseconds).sum::<i64>();
+    println!(
+        "\n  {} {:?}  ({} on {group}, {total} ms)",
+        &result.description.name[..8.min(result.description.name.len())],
+        result.description.status,
+        input.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or("?"),
+    );
+    for state in timeline(&result) {
+        println!("    {:<30} {:>6} ms", state.name, state.milliseconds);
+    }
+    if let Some(error) = &result.description.error {
+        println!("    error: {error}: {}", result.description.cause.as_deref().unwrap_or(""));
+    }
+    result
+}
+
+fn save_histories(results: &[ExecutionResult]) -> anyhow::Result<PathBuf> {
+    let dir = local_aws::workspace_root().join("target").join("moat-demo");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for result in results {
+        let document = serde_json::json!({
+            "execution": result.description,
+            "events": result.events,
+        });
+        write(&dir.join(format!("{}.json", result.description.name)), &document)?;
+    }
+    Ok(dir)
+}
+
+fn write(path: &Path, document: &Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(document)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn print_summary(rows: &[Row]) {
+    let header = ["group", "violation", "action", "rules before -> after", "backup", "notified"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.group.clone(),
+                row.violation.clone(),
+                row.action.clone(),
+                format!("{} -> {}", row.rules_before, row.rules_after),
+                row.backup_id.clone(),
+                row.notifications.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("\nSummary:");
+    println!("  {}", line(header.to_vec()));
+    for row in &cells {
+        println!("  {}", line(row.iter().map(String::as_str).collect()));
+    }
+}
