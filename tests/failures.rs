@@ -24,7 +24,9 @@ struct Run {
 }
 
 async fn run_with(faults: Vec<Fault>) -> Run {
-    let (spec, stack) = LocalStack::start_primary().await.unwrap_or_else(|error| panic!("{error}"));
+    let (spec, stack) = LocalStack::start_primary()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
     let proxy = FaultProxy::start(&stack.moto.endpoint_url()).await.unwrap();
     for fault in faults {
         proxy.inject(fault);
@@ -41,12 +43,22 @@ async fn run_with(faults: Vec<Fault>) -> Run {
     let pipeline = Pipeline::new(&spec, &stack, &options).unwrap_or_else(|error| panic!("{error}"));
     let changes = Changes::new(&stack);
     let vpc = changes.create_vpc("10.30.0.0/16").await.unwrap();
-    let group = changes.existing_group(&vpc, "bastion", &BTreeMap::new()).await.unwrap();
-    let made = changes
-        .authorize_ingress(&Actor::developer("bob"), &group, &Opening::tcp(22, "0.0.0.0/0"))
+    let group = changes
+        .existing_group(&vpc, "bastion", &BTreeMap::new())
         .await
         .unwrap();
-    let mut results = pipeline.run_delivered(&stack, 1, Duration::from_secs(60)).await.unwrap();
+    let made = changes
+        .authorize_ingress(
+            &Actor::developer("bob"),
+            &group,
+            &Opening::tcp(22, "0.0.0.0/0"),
+        )
+        .await
+        .unwrap();
+    let mut results = pipeline
+        .run_delivered(&stack, 1, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(results.len(), 1, "the change was delivered once");
     pipeline.executor.shutdown();
     Run {
@@ -95,21 +107,35 @@ async fn rule_is_open(run: &Run) -> bool {
 }
 
 async fn backups(run: &Run) -> usize {
-    DynamoRecords::new(moat_aws::dynamodb::Client::new(&run.stack.config), &run.spec.records_table)
-        .backups_of(&run.made.group_id)
-        .await
-        .unwrap()
-        .len()
+    DynamoRecords::new(
+        moat_aws::dynamodb::Client::new(&run.stack.config),
+        &run.spec.records_table,
+    )
+    .backups_of(&run.made.group_id)
+    .await
+    .unwrap()
+    .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transient_failure_twice_is_retried_and_then_succeeds() {
     let run = run_with(vec![Fault::dynamodb_internal_error("PutItem", 2)]).await;
 
-    assert_eq!(run.result.description.status, ExecutionStatus::Succeeded, "{:?}", run.result.description);
-    assert_eq!(failures_in(&run.result, "Backup"), ["Retryable", "Retryable"]);
+    assert_eq!(
+        run.result.description.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.result.description
+    );
+    assert_eq!(
+        failures_in(&run.result, "Backup"),
+        ["Retryable", "Retryable"]
+    );
     assert_eq!(run.proxy.injected().len(), 2);
-    assert!(!rule_is_open(&run).await, "the rule was revoked after the retries");
+    assert!(
+        !rule_is_open(&run).await,
+        "the rule was revoked after the retries"
+    );
     assert_eq!(backups(&run).await, 1);
 }
 
@@ -117,8 +143,16 @@ async fn a_transient_failure_twice_is_retried_and_then_succeeds() {
 async fn ec2_throttling_is_retried_with_backoff_until_it_passes() {
     let run = run_with(vec![Fault::ec2_throttling("RevokeSecurityGroupIngress", 3)]).await;
 
-    assert_eq!(run.result.description.status, ExecutionStatus::Succeeded, "{:?}", run.result.description);
-    assert_eq!(failures_in(&run.result, "Remediate"), ["Throttled", "Throttled", "Throttled"]);
+    assert_eq!(
+        run.result.description.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        run.result.description
+    );
+    assert_eq!(
+        failures_in(&run.result, "Remediate"),
+        ["Throttled", "Throttled", "Throttled"]
+    );
     assert!(!rule_is_open(&run).await);
     // The Retry waits stay within the state machine's MaxDelaySeconds (60 s
     // for Throttled) and the execution does not give up early.
@@ -130,7 +164,10 @@ async fn ec2_throttling_is_retried_with_backoff_until_it_passes() {
         .map(|event| event.timestamp)
         .collect();
     for pair in scheduled.windows(2) {
-        assert!((pair[1] - pair[0]).num_seconds() <= 61, "a retry waited longer than MaxDelaySeconds");
+        assert!(
+            (pair[1] - pair[0]).num_seconds() <= 61,
+            "a retry waited longer than MaxDelaySeconds"
+        );
     }
 }
 
@@ -141,22 +178,37 @@ async fn a_permanent_failure_in_remediate_is_escalated_dead_lettered_and_changes
     let description = &run.result.description;
     assert_eq!(description.status, ExecutionStatus::Failed);
     assert_eq!(description.error.as_deref(), Some("AccessDenied"));
-    assert_eq!(failures_in(&run.result, "Remediate"), ["AccessDenied"], "AccessDenied is not retried");
+    assert_eq!(
+        failures_in(&run.result, "Remediate"),
+        ["AccessDenied"],
+        "AccessDenied is not retried"
+    );
 
     assert!(rule_is_open(&run).await, "nothing was revoked");
-    assert_eq!(backups(&run).await, 1, "the backup written before remediation stays");
+    assert_eq!(
+        backups(&run).await,
+        1,
+        "the backup written before remediation stays"
+    );
 
     let dead_letters = run.stack.take_dead_letters(5).await.unwrap();
     assert_eq!(dead_letters.len(), 1);
     let letter = &dead_letters[0];
     assert_eq!(letter["failedState"], "Remediate");
     assert_eq!(letter["error"]["Error"], "AccessDenied");
-    assert_eq!(letter["input"]["detail"]["eventID"], run.made.event_id(), "the original event can be replayed");
+    assert_eq!(
+        letter["input"]["detail"]["eventID"],
+        run.made.event_id(),
+        "the original event can be replayed"
+    );
 
     let escalations = run.stack.take_escalations(5).await.unwrap();
     assert_eq!(escalations.len(), 1);
     let body: Value = serde_json::from_str(escalations[0]["Message"].as_str().unwrap()).unwrap();
     let summary = body["summary"].as_str().unwrap();
-    assert!(summary.contains("Remediate failed with AccessDenied"), "{summary}");
+    assert!(
+        summary.contains("Remediate failed with AccessDenied"),
+        "{summary}"
+    );
     assert!(summary.contains(&description.execution_arn), "{summary}");
 }

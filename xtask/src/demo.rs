@@ -48,8 +48,9 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("listening for SIGTERM")?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?;
         tokio::select! {
             outcome = play(show_logs) => outcome,
             _ = tokio::signal::ctrl_c() => bail!("interrupted; the local stack was stopped"),
@@ -84,12 +85,19 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
         stack.secondary.moto.pid(),
     );
     let options = PipelineOptions {
-        function_logs: if show_logs { LogSink::Stderr } else { LogSink::Discard },
+        function_logs: if show_logs {
+            LogSink::Stderr
+        } else {
+            LogSink::Discard
+        },
         ..PipelineOptions::default()
     };
     let pipeline = Pipeline::new(&stack.spec, &stack.primary, &options)?;
 
-    println!("\nThe scenario, in {} (alice works through the Developer role):", stack.primary.region());
+    println!(
+        "\nThe scenario, in {} (alice works through the Developer role):",
+        stack.primary.region()
+    );
     let scenario = demo::play(&stack.primary).await?;
     for group in &scenario.groups {
         println!(
@@ -101,9 +109,15 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
             group.opening.cidr
         );
     }
-    println!("  EventBridge delivers the `{}` change twice, as it may.", scenario.duplicated);
+    println!(
+        "  EventBridge delivers the `{}` change twice, as it may.",
+        scenario.duplicated
+    );
 
-    println!("\nExecutions of {} (state, time in state):", stack.spec.state_machine);
+    println!(
+        "\nExecutions of {} (state, time in state):",
+        stack.spec.state_machine
+    );
     let results = run_and_show(&pipeline, &stack.primary, scenario.expected_executions()).await?;
     let history_dir = save_histories(&results)?;
 
@@ -138,21 +152,39 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
             format!("{function} {}x {low:.0}-{high:.0} ms", inits.len())
         })
         .collect();
-    println!("cold starts (init duration): {}; warm invocations: {warm}", cold.join(", "));
+    println!(
+        "cold starts (init duration): {}; warm invocations: {warm}",
+        cold.join(", ")
+    );
     println!("\nWhere to look next:");
-    println!("  - each execution's history, in GetExecutionHistory's shape: {}", history_dir.display());
+    println!(
+        "  - each execution's history, in GetExecutionHistory's shape: {}",
+        history_dir.display()
+    );
     println!("  - the state machine they ran: statemachines/remediation.asl.json");
-    println!("  - replay one event yourself: cargo xtask sfn run statemachines/remediation.asl.json --input @<event.json> ...");
-    println!("  - judge a group offline: cargo xtask policy eval --policy policies/default.json --group <file>");
+    println!(
+        "  - replay one event yourself: cargo xtask sfn run statemachines/remediation.asl.json --input @<event.json> ..."
+    );
+    println!(
+        "  - judge a group offline: cargo xtask policy eval --policy policies/default.json --group <file>"
+    );
     println!("  - how the pieces fit: ARCHITECTURE.md");
     pipeline.executor.shutdown();
-    eprintln!("demo: stopping moto (pids {} and {})", stack.primary.moto.pid(), stack.secondary.moto.pid());
+    eprintln!(
+        "demo: stopping moto (pids {} and {})",
+        stack.primary.moto.pid(),
+        stack.secondary.moto.pid()
+    );
     Ok(outcome)
 }
 
 /// Starts an execution for each delivered event and prints each one's
 /// states as soon as it ends.
-async fn run_and_show(pipeline: &Pipeline, stack: &local_stack::RegionStack, expected: usize) -> anyhow::Result<Vec<ExecutionResult>> {
+async fn run_and_show(
+    pipeline: &Pipeline,
+    stack: &local_stack::RegionStack,
+    expected: usize,
+) -> anyhow::Result<Vec<ExecutionResult>> {
     let deadline = Instant::now() + DELIVERY_PATIENCE;
     let mut waiting = JoinSet::new();
     let mut started = 0;
@@ -170,7 +202,9 @@ async fn run_and_show(pipeline: &Pipeline, stack: &local_stack::RegionStack, exp
         results.push(show(done?));
     }
     if started < expected {
-        eprintln!("demo: only {started} of {expected} events were delivered within {DELIVERY_PATIENCE:?}");
+        eprintln!(
+            "demo: only {started} of {expected} events were delivered within {DELIVERY_PATIENCE:?}"
+        );
     }
     Ok(results)
 }
@@ -181,18 +215,27 @@ fn show(result: ExecutionResult) -> ExecutionResult {
         .pointer("/detail/requestParameters/groupId")
         .and_then(Value::as_str)
         .unwrap_or("?");
-    let total = timeline(&result).iter().map(|state| state.milliseconds).sum::<i64>();
+    let total = timeline(&result)
+        .iter()
+        .map(|state| state.milliseconds)
+        .sum::<i64>();
     println!(
         "\n  {} {:?}  ({} on {group}, {total} ms)",
         &result.description.name[..8.min(result.description.name.len())],
         result.description.status,
-        input.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or("?"),
+        input
+            .pointer("/detail/eventName")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
     );
     for state in timeline(&result) {
         println!("    {:<30} {:>6} ms", state.name, state.milliseconds);
     }
     if let Some(error) = &result.description.error {
-        println!("    error: {error}: {}", result.description.cause.as_deref().unwrap_or(""));
+        println!(
+            "    error: {error}: {}",
+            result.description.cause.as_deref().unwrap_or("")
+        );
     }
     result
 }
@@ -205,7 +248,10 @@ fn save_histories(results: &[ExecutionResult]) -> anyhow::Result<PathBuf> {
             "execution": result.description,
             "events": result.events,
         });
-        write(&dir.join(format!("{}.json", result.description.name)), &document)?;
+        write(
+            &dir.join(format!("{}.json", result.description.name)),
+            &document,
+        )?;
     }
     Ok(dir)
 }
@@ -216,7 +262,14 @@ fn write(path: &Path, document: &Value) -> anyhow::Result<()> {
 }
 
 fn print_summary(rows: &[Row]) {
-    let header = ["group", "violation", "action", "rules before -> after", "backup", "notified"];
+    let header = [
+        "group",
+        "violation",
+        "action",
+        "rules before -> after",
+        "backup",
+        "notified",
+    ];
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|row| {

@@ -34,12 +34,19 @@ pub(crate) fn ensure_moto() -> anyhow::Result<()> {
     eprintln!("setup: installing {}", local_aws::MOTO_REQUIREMENT);
     run_checked(
         Command::new(&venv_python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .arg(local_aws::MOTO_REQUIREMENT),
     )
     .context("installing moto into the project's virtualenv")?;
     write_marker(&venv)?;
-    local_aws::installed_python().context("moto was installed but is not found where the tests look")?;
+    local_aws::installed_python()
+        .context("moto was installed but is not found where the tests look")?;
     eprintln!("setup: moto ready in {}", venv.display());
     Ok(())
 }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn definitions() -> Vec<(PathBuf, Value)> {
@@ -31,7 +34,13 @@ fn definitions() -> Vec<(PathBuf, Value)> {
 fn successors(state: &Value) -> Vec<&str> {
     let nested = ["Choices", "Catch"]
         .into_iter()
-        .flat_map(|list| state.get(list).and_then(Value::as_array).into_iter().flatten())
+        .flat_map(|list| {
+            state
+                .get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
         .map(|item| item.get("Next"));
     [state.get("Next"), state.get("Default")]
         .into_iter()
@@ -41,7 +50,9 @@ fn successors(state: &Value) -> Vec<&str> {
 }
 
 fn states(definition: &Value) -> &serde_json::Map<String, Value> {
-    definition["States"].as_object().expect("States is an object")
+    definition["States"]
+        .as_object()
+        .expect("States is an object")
 }
 
 #[test]
@@ -49,19 +60,34 @@ fn every_state_is_reachable_and_every_next_exists() {
     for (path, definition) in definitions() {
         let states = states(&definition);
         let start = definition["StartAt"].as_str().expect("StartAt is a string");
-        assert!(states.contains_key(start), "{}: StartAt {start} is not a state", path.display());
+        assert!(
+            states.contains_key(start),
+            "{}: StartAt {start} is not a state",
+            path.display()
+        );
         let mut seen = BTreeSet::from([start]);
         let mut queue = vec![start];
         while let Some(name) = queue.pop() {
             for next in successors(&states[name]) {
-                assert!(states.contains_key(next), "{}: {name} goes to unknown state {next}", path.display());
+                assert!(
+                    states.contains_key(next),
+                    "{}: {name} goes to unknown state {next}",
+                    path.display()
+                );
                 if seen.insert(next) {
                     queue.push(next);
                 }
             }
         }
-        let unreachable: Vec<_> = states.keys().filter(|name| !seen.contains(name.as_str())).collect();
-        assert!(unreachable.is_empty(), "{}: unreachable states {unreachable:?}", path.display());
+        let unreachable: Vec<_> = states
+            .keys()
+            .filter(|name| !seen.contains(name.as_str()))
+            .collect();
+        assert!(
+            unreachable.is_empty(),
+            "{}: unreachable states {unreachable:?}",
+            path.display()
+        );
     }
 }
 
@@ -70,14 +96,22 @@ fn every_non_terminal_state_says_where_to_go() {
     for (path, definition) in definitions() {
         for (name, state) in states(&definition) {
             let kind = state["Type"].as_str().unwrap_or_default();
-            let terminal = matches!(kind, "Succeed" | "Fail") || state.get("End") == Some(&Value::Bool(true));
+            let terminal =
+                matches!(kind, "Succeed" | "Fail") || state.get("End") == Some(&Value::Bool(true));
             let routes = match kind {
                 "Choice" => state.get("Choices").is_some(),
                 _ => state.get("Next").is_some(),
             };
-            assert!(terminal || routes, "{}: {name} ({kind}) has no Next and is not terminal", path.display());
             assert!(
-                state.get("Comment").and_then(Value::as_str).is_some_and(|c| !c.is_empty()),
+                terminal || routes,
+                "{}: {name} ({kind}) has no Next and is not terminal",
+                path.display()
+            );
+            assert!(
+                state
+                    .get("Comment")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| !c.is_empty()),
                 "{}: {name} has no Comment for the console reader",
                 path.display()
             );
@@ -94,7 +128,11 @@ fn every_function_placeholder_names_a_function_and_every_function_is_used() {
     let mut used = BTreeSet::new();
     for (path, definition) in definitions() {
         let text = definition.to_string();
-        for placeholder in text.split("${").skip(1).filter_map(|rest| rest.split('}').next()) {
+        for placeholder in text
+            .split("${")
+            .skip(1)
+            .filter_map(|rest| rest.split('}').next())
+        {
             if let Some(function) = placeholder.strip_suffix("FunctionArn") {
                 let function = function.to_lowercase();
                 assert!(
@@ -107,19 +145,32 @@ fn every_function_placeholder_names_a_function_and_every_function_is_used() {
         }
     }
     let unused: Vec<_> = functions.difference(&used).collect();
-    assert!(unused.is_empty(), "functions no state machine runs: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "functions no state machine runs: {unused:?}"
+    );
 }
 
 #[test]
 fn every_error_name_in_retry_and_catch_can_happen() {
-    let known: BTreeSet<&str> = moat_domain::ErrorType::ALL.iter().map(|t| t.as_str()).collect();
+    let known: BTreeSet<&str> = moat_domain::ErrorType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
     for (path, definition) in definitions() {
         for (name, state) in states(&definition) {
             for list in ["Retry", "Catch"] {
-                for rule in state.get(list).and_then(Value::as_array).into_iter().flatten() {
+                for rule in state
+                    .get(list)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     for error in rule["ErrorEquals"].as_array().unwrap() {
                         let error = error.as_str().unwrap();
-                        let ok = error.starts_with("States.") || error.starts_with("Lambda.") || known.contains(error);
+                        let ok = error.starts_with("States.")
+                            || error.starts_with("Lambda.")
+                            || known.contains(error);
                         assert!(
                             ok,
                             "{}: {name}.{list} matches `{error}`, which no function returns (known: {known:?})",
@@ -148,12 +199,30 @@ fn every_task_retries_transient_errors_and_catches_the_rest() {
                 .collect();
             let resource = state["Resource"].as_str().unwrap_or_default();
             if resource.contains("FunctionArn") {
-                for error in ["Throttled", "Retryable", "Lambda.ServiceException", "Lambda.TooManyRequestsException"] {
-                    assert!(retried.contains(error), "{}: {name} does not retry {error}", path.display());
+                for error in [
+                    "Throttled",
+                    "Retryable",
+                    "Lambda.ServiceException",
+                    "Lambda.TooManyRequestsException",
+                ] {
+                    assert!(
+                        retried.contains(error),
+                        "{}: {name} does not retry {error}",
+                        path.display()
+                    );
                 }
                 for rule in state["Retry"].as_array().unwrap() {
-                    assert_eq!(rule["JitterStrategy"], "FULL", "{}: {name} retries without jitter", path.display());
-                    assert!(rule.get("MaxDelaySeconds").is_some(), "{}: {name} has no MaxDelaySeconds", path.display());
+                    assert_eq!(
+                        rule["JitterStrategy"],
+                        "FULL",
+                        "{}: {name} retries without jitter",
+                        path.display()
+                    );
+                    assert!(
+                        rule.get("MaxDelaySeconds").is_some(),
+                        "{}: {name} has no MaxDelaySeconds",
+                        path.display()
+                    );
                 }
             }
             let catches_all = state["Catch"]
@@ -161,7 +230,11 @@ fn every_task_retries_transient_errors_and_catches_the_rest() {
                 .into_iter()
                 .flatten()
                 .any(|rule| rule["ErrorEquals"] == serde_json::json!(["States.ALL"]));
-            assert!(catches_all, "{}: {name} does not catch States.ALL", path.display());
+            assert!(
+                catches_all,
+                "{}: {name} does not catch States.ALL",
+                path.display()
+            );
         }
     }
 }
@@ -178,7 +251,10 @@ fn every_rust_file_opens_with_a_doc_comment() {
             }
         }
     }
-    assert!(missing.is_empty(), "files without a //! header: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a //! header: {missing:#?}"
+    );
 }
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
@@ -210,21 +286,34 @@ fn sdk_crates_share_one_feature_set() {
     for line in manifest.lines() {
         if line.starts_with("aws-config") || line.starts_with("aws-sdk-") {
             let name = line.split_whitespace().next().unwrap();
-            assert!(line.contains("default-features = false"), "{name} keeps its default features");
+            assert!(
+                line.contains("default-features = false"),
+                "{name} keeps its default features"
+            );
             let list = line.split("features = ").nth(1).expect("features listed");
             features.insert(name, list);
         }
     }
     let distinct: BTreeSet<&&str> = features.values().collect();
-    assert_eq!(distinct.len(), 1, "SDK crates have different features: {features:#?}");
+    assert_eq!(
+        distinct.len(),
+        1,
+        "SDK crates have different features: {features:#?}"
+    );
     for member in std::fs::read_dir(root().join("crates"))
         .unwrap()
         .chain(std::fs::read_dir(root().join("functions")).unwrap())
     {
         let manifest = std::fs::read_to_string(member.unwrap().path().join("Cargo.toml")).unwrap();
         for line in manifest.lines().filter(|line| line.starts_with("aws-")) {
-            assert!(line.contains(".workspace = true"), "a member declares its own SDK crate: {line}");
+            assert!(
+                line.contains(".workspace = true"),
+                "a member declares its own SDK crate: {line}"
+            );
         }
-        assert!(manifest.contains("[lints]\nworkspace = true"), "a member opts out of the workspace lints");
+        assert!(
+            manifest.contains("[lints]\nworkspace = true"),
+            "a member opts out of the workspace lints"
+        );
     }
 }

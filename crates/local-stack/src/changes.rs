@@ -172,15 +172,28 @@ impl Changes {
     }
 
     /// `AuthorizeSecurityGroupIngress` by `actor`, and its CloudTrail event.
-    pub async fn authorize_ingress(&self, actor: &Actor, group_id: &str, opening: &Opening) -> Result<Made, Error> {
+    pub async fn authorize_ingress(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        opening: &Opening,
+    ) -> Result<Made, Error> {
         let mut permission = ec2_sdk::types::IpPermission::builder()
             .ip_protocol(&opening.protocol)
             .from_port(opening.from_port)
             .to_port(opening.to_port);
         permission = if opening.is_ipv6() {
-            permission.ipv6_ranges(ec2_sdk::types::Ipv6Range::builder().cidr_ipv6(&opening.cidr).build())
+            permission.ipv6_ranges(
+                ec2_sdk::types::Ipv6Range::builder()
+                    .cidr_ipv6(&opening.cidr)
+                    .build(),
+            )
         } else {
-            permission.ip_ranges(ec2_sdk::types::IpRange::builder().cidr_ip(&opening.cidr).build())
+            permission.ip_ranges(
+                ec2_sdk::types::IpRange::builder()
+                    .cidr_ip(&opening.cidr)
+                    .build(),
+            )
         };
         let output = self
             .ec2
@@ -212,7 +225,11 @@ impl Changes {
                     "fromPort": opening.from_port,
                     "toPort": opening.to_port,
                 });
-                let cidr_field = if opening.is_ipv6() { "cidrIpv6" } else { "cidrIpv4" };
+                let cidr_field = if opening.is_ipv6() {
+                    "cidrIpv6"
+                } else {
+                    "cidrIpv4"
+                };
                 item[cidr_field] = json!(opening.cidr);
                 item
             })
@@ -249,7 +266,13 @@ impl Changes {
         self.put(&made.detail).await
     }
 
-    fn cloudtrail(&self, actor: &Actor, event_name: &str, request: Value, response: Value) -> Value {
+    fn cloudtrail(
+        &self,
+        actor: &Actor,
+        event_name: &str,
+        request: Value,
+        response: Value,
+    ) -> Value {
         json!({
             "eventVersion": "1.09",
             "userIdentity": actor.user_identity(),

@@ -61,11 +61,26 @@ pub async fn play(stack: &RegionStack) -> Result<Scenario, Error> {
     let alice = Actor::developer("alice");
     let vpc_id = changes.create_vpc("10.20.0.0/16").await?;
     let plan: [(&'static str, Opening, Expect, Option<&str>); 5] = [
-        ("web", Opening::tcp(443, "0.0.0.0/0"), Expect::Untouched, None),
+        (
+            "web",
+            Opening::tcp(443, "0.0.0.0/0"),
+            Expect::Untouched,
+            None,
+        ),
         ("ssh", Opening::tcp(22, "0.0.0.0/0"), Expect::Revoked, None),
         ("rdp", Opening::tcp(3389, "::/0"), Expect::Revoked, None),
-        ("wide-open", Opening::all_traffic("0.0.0.0/0"), Expect::Revoked, None),
-        ("exempt", Opening::tcp(22, "0.0.0.0/0"), Expect::Untouched, Some(EXEMPT_SSH)),
+        (
+            "wide-open",
+            Opening::all_traffic("0.0.0.0/0"),
+            Expect::Revoked,
+            None,
+        ),
+        (
+            "exempt",
+            Opening::tcp(22, "0.0.0.0/0"),
+            Expect::Untouched,
+            Some(EXEMPT_SSH),
+        ),
     ];
     let mut groups = Vec::new();
     for (label, opening, expect, exemption) in plan {
@@ -74,7 +89,9 @@ pub async fn play(stack: &RegionStack) -> Result<Scenario, Error> {
             .unwrap_or_default();
         let group_id = changes.existing_group(&vpc_id, label, &tags).await?;
         let made_at = Utc::now();
-        let made = changes.authorize_ingress(&alice, &group_id, &opening).await?;
+        let made = changes
+            .authorize_ingress(&alice, &group_id, &opening)
+            .await?;
         groups.push(DemoGroup {
             label,
             group_id,
@@ -85,7 +102,10 @@ pub async fn play(stack: &RegionStack) -> Result<Scenario, Error> {
         });
     }
     let duplicated = "ssh";
-    let again = groups.iter().find(|group| group.label == duplicated).expect("the ssh group is in the plan");
+    let again = groups
+        .iter()
+        .find(|group| group.label == duplicated)
+        .expect("the ssh group is in the plan");
     changes.deliver_again(&again.made).await?;
     Ok(Scenario {
         vpc_id,
@@ -174,13 +194,24 @@ impl Outcome {
 
 /// Checks the outcome against AWS itself (moto), the records table and the
 /// notification inbox, not against what the executions claim.
-pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, results: &[ExecutionResult]) -> Result<Outcome, Error> {
-    let groups = Ec2SecurityGroups::new(Accounts::new(stack.config.clone(), MemberAccess::default()));
-    let records = DynamoRecords::new(moat_aws::dynamodb::Client::new(&stack.config), &spec.records_table);
-    let fail = |operation: &'static str| move |error: moat_aws::Error| Error::Aws {
-        operation,
-        region: stack.region().to_owned(),
-        message: error.to_string(),
+pub async fn verify(
+    stack: &RegionStack,
+    spec: &StackSpec,
+    scenario: &Scenario,
+    results: &[ExecutionResult],
+) -> Result<Outcome, Error> {
+    let groups =
+        Ec2SecurityGroups::new(Accounts::new(stack.config.clone(), MemberAccess::default()));
+    let records = DynamoRecords::new(
+        moat_aws::dynamodb::Client::new(&stack.config),
+        &spec.records_table,
+    );
+    let fail = |operation: &'static str| {
+        move |error: moat_aws::Error| Error::Aws {
+            operation,
+            region: stack.region().to_owned(),
+            message: error.to_string(),
+        }
     };
 
     // Notifications arrive through SNS -> SQS; read until the inbox is dry.
@@ -197,20 +228,36 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
             .iter()
             .filter_map(|envelope| envelope.get("Message").and_then(Value::as_str))
             .filter_map(|message| serde_json::from_str::<Value>(message).ok())
-            .filter(|body| body.pointer("/change/eventId").and_then(Value::as_str) == Some(event_id))
+            .filter(|body| {
+                body.pointer("/change/eventId").and_then(Value::as_str) == Some(event_id)
+            })
             .count()
     };
 
     let mut checks = Vec::new();
-    let mut check = |claim: String, passed: bool, detail: String| checks.push(Check { claim, passed, detail });
+    let mut check = |claim: String, passed: bool, detail: String| {
+        checks.push(Check {
+            claim,
+            passed,
+            detail,
+        })
+    };
 
     let failed: Vec<_> = results
         .iter()
         .filter(|result| result.description.status != ExecutionStatus::Succeeded)
-        .map(|result| format!("{} {:?} {:?}", result.description.name, result.description.status, result.description.error))
+        .map(|result| {
+            format!(
+                "{} {:?} {:?}",
+                result.description.name, result.description.status, result.description.error
+            )
+        })
         .collect();
     check(
-        format!("all {} executions succeeded", scenario.expected_executions()),
+        format!(
+            "all {} executions succeeded",
+            scenario.expected_executions()
+        ),
         failed.is_empty() && results.len() == scenario.expected_executions(),
         if failed.is_empty() {
             format!("{} executions", results.len())
@@ -234,13 +281,19 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
             })?;
         let opened = &group.made.rule_ids;
         let still_open = opened.iter().any(|id| now.rule(id).is_some());
-        let backups = records.backups_of(&group.group_id).await.map_err(fail("Query"))?;
+        let backups = records
+            .backups_of(&group.group_id)
+            .await
+            .map_err(fail("Query"))?;
         let count = notified(event_id);
         let executions: Vec<&ExecutionResult> = results
             .iter()
             .filter(|result| event_id_of(result).as_deref() == Some(event_id))
             .collect();
-        let outputs: Vec<Value> = executions.iter().filter_map(|result| result.output()).collect();
+        let outputs: Vec<Value> = executions
+            .iter()
+            .filter_map(|result| result.output())
+            .collect();
         let first_output = outputs.first().cloned().unwrap_or(Value::Null);
         let verdict = first_output
             .pointer("/evaluation/verdict")
@@ -252,14 +305,23 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|finding| finding.pointer("/controls/0").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|finding| {
+                finding
+                    .pointer("/controls/0")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .collect();
         let exempted = first_output
             .pointer("/evaluation/exempted")
             .and_then(Value::as_array)
             .map_or(0, Vec::len);
         let violation = if !controls.is_empty() {
-            format!("{} ({})", describe(&group.opening), dedup(controls).join(", "))
+            format!(
+                "{} ({})",
+                describe(&group.opening),
+                dedup(controls).join(", ")
+            )
         } else if exempted > 0 {
             format!("{} (exempted)", describe(&group.opening))
         } else {
@@ -267,7 +329,11 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
         };
         let revoked: usize = outputs
             .iter()
-            .filter_map(|output| output.pointer("/remediation/revoked").and_then(Value::as_array))
+            .filter_map(|output| {
+                output
+                    .pointer("/remediation/revoked")
+                    .and_then(Value::as_array)
+            })
             .map(Vec::len)
             .sum();
         let action = match (verdict.as_str(), revoked) {
@@ -277,14 +343,19 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
         };
         // The backup holds the group as remediation found it; a group
         // without one was never changed, so its rules now are its rules then.
-        let rules_before = backups.first().map_or(now.rules.len(), |backup| backup.snapshot.rules.len());
+        let rules_before = backups
+            .first()
+            .map_or(now.rules.len(), |backup| backup.snapshot.rules.len());
         rows.push(Row {
             group: format!("{} {}", group.label, group.group_id),
             violation,
             action,
             rules_before,
             rules_after: now.rules.len(),
-            backup_id: backups.first().map(|backup| backup.backup_id.clone()).unwrap_or_else(|| "-".into()),
+            backup_id: backups
+                .first()
+                .map(|backup| backup.backup_id.clone())
+                .unwrap_or_else(|| "-".into()),
             notifications: count,
         });
         if let Some(stop) = executions
@@ -292,7 +363,10 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
             .filter_map(|result| DateTime::parse_from_rfc3339(&result.description.stop_date).ok())
             .min()
         {
-            latencies_ms.push((group.label.to_owned(), (stop.with_timezone(&Utc) - group.made_at).num_milliseconds()));
+            latencies_ms.push((
+                group.label.to_owned(),
+                (stop.with_timezone(&Utc) - group.made_at).num_milliseconds(),
+            ));
         }
 
         match group.expect {
@@ -300,11 +374,23 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
                 check(
                     format!("{}: the opened rule is revoked in EC2", group.label),
                     !still_open,
-                    format!("rules now: {}", now.rules.iter().map(|rule| rule.describe()).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "rules now: {}",
+                        now.rules
+                            .iter()
+                            .map(|rule| rule.describe())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 );
                 check(
                     format!("{}: one backup holds the rules as they were", group.label),
-                    backups.len() == 1 && backups[0].snapshot.rules.iter().any(|rule| opened.contains(&rule.rule_id)),
+                    backups.len() == 1
+                        && backups[0]
+                            .snapshot
+                            .rules
+                            .iter()
+                            .any(|rule| opened.contains(&rule.rule_id)),
                     format!("{} backup(s)", backups.len()),
                 );
                 check(
@@ -317,7 +403,11 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
                 check(
                     format!("{}: untouched", group.label),
                     still_open && backups.is_empty(),
-                    format!("{} rule(s), {} backup(s), verdict {verdict}", now.rules.len(), backups.len()),
+                    format!(
+                        "{} rule(s), {} backup(s), verdict {verdict}",
+                        now.rules.len(),
+                        backups.len()
+                    ),
                 );
                 check(
                     format!("{}: no notification", group.label),
@@ -328,8 +418,14 @@ pub async fn verify(stack: &RegionStack, spec: &StackSpec, scenario: &Scenario, 
         }
         if group.label == scenario.duplicated {
             check(
-                format!("{}: the duplicate delivery ran but did not remediate twice", group.label),
-                executions.len() == 2 && revoked == opened.len() && backups.len() == 1 && count == 1,
+                format!(
+                    "{}: the duplicate delivery ran but did not remediate twice",
+                    group.label
+                ),
+                executions.len() == 2
+                    && revoked == opened.len()
+                    && backups.len() == 1
+                    && count == 1,
                 format!(
                     "{} executions, {revoked} rule(s) revoked in all, {} backup(s), {count} notification(s)",
                     executions.len(),
@@ -349,7 +445,10 @@ fn describe(opening: &Opening) -> String {
     if opening.protocol == "-1" {
         format!("all traffic from {}", opening.cidr)
     } else {
-        format!("{}/{} from {}", opening.protocol, opening.from_port, opening.cidr)
+        format!(
+            "{}/{} from {}",
+            opening.protocol, opening.from_port, opening.cidr
+        )
     }
 }
 

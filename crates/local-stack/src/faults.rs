@@ -93,7 +93,8 @@ impl FaultProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
         let upstream = upstream.trim_end_matches('/').to_owned();
         let task_state = state.clone();
         let task = tokio::spawn(async move {
@@ -101,7 +102,8 @@ impl FaultProxy {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (state, client, upstream) = (task_state.clone(), client.clone(), upstream.clone());
+                let (state, client, upstream) =
+                    (task_state.clone(), client.clone(), upstream.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         handle(request, state.clone(), client.clone(), upstream.clone())
@@ -112,7 +114,11 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(FaultProxy { address, state, task })
+        Ok(FaultProxy {
+            address,
+            state,
+            task,
+        })
     }
 
     pub fn endpoint_url(&self) -> String {
@@ -136,7 +142,9 @@ impl Drop for FaultProxy {
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn handle(
@@ -146,7 +154,11 @@ async fn handle(
     upstream: String,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let target = parts
         .headers
         .get("x-amz-target")
@@ -175,22 +187,36 @@ async fn handle(
     }
     let uri = format!(
         "{upstream}{}",
-        parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/")
+        parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/")
     );
     let mut forward = Request::builder().method(parts.method).uri(uri);
     for (name, value) in &parts.headers {
         forward = forward.header(name, value);
     }
     let Ok(forward) = forward.body(Full::new(body)) else {
-        return Ok(plain(StatusCode::BAD_GATEWAY, "could not build the upstream request"));
+        return Ok(plain(
+            StatusCode::BAD_GATEWAY,
+            "could not build the upstream request",
+        ));
     };
     match client.request(forward).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             Ok(Response::from_parts(parts, Full::new(body)))
         }
-        Err(error) => Ok(plain(StatusCode::BAD_GATEWAY, &format!("upstream: {error}"))),
+        Err(error) => Ok(plain(
+            StatusCode::BAD_GATEWAY,
+            &format!("upstream: {error}"),
+        )),
     }
 }
 
@@ -230,9 +256,10 @@ fn error_response(fault: &Fault) -> Response<Full<Bytes>> {
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", hyper::header::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
     response
 }
 
@@ -249,7 +276,8 @@ mod tests {
     #[test]
     fn the_action_is_read_from_a_form_body() {
         assert_eq!(
-            form_action(b"Action=RevokeSecurityGroupIngress&Version=2016-11-15&GroupId=sg-1").as_deref(),
+            form_action(b"Action=RevokeSecurityGroupIngress&Version=2016-11-15&GroupId=sg-1")
+                .as_deref(),
             Some("RevokeSecurityGroupIngress")
         );
         assert_eq!(form_action(b"{\"TableName\":\"t\"}"), None);

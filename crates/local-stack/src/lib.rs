@@ -161,7 +161,10 @@ impl RegionStack {
                 (format!("{name}FunctionArn"), self.function_arn(function))
             })
             .collect();
-        values.insert("DeadLetterQueueUrl".into(), self.resources.dead_letter_queue_url.clone());
+        values.insert(
+            "DeadLetterQueueUrl".into(),
+            self.resources.dead_letter_queue_url.clone(),
+        );
         values
     }
 
@@ -170,10 +173,19 @@ impl RegionStack {
     pub fn function_env(&self, spec: &StackSpec) -> Vec<(String, String)> {
         let mut env = self.moto.env();
         env.extend([
-            ("MOAT_TABLE".to_owned(), self.resources.records_table.clone()),
-            ("MOAT_POLICY_BUCKET".to_owned(), self.resources.policy_bucket.clone()),
+            (
+                "MOAT_TABLE".to_owned(),
+                self.resources.records_table.clone(),
+            ),
+            (
+                "MOAT_POLICY_BUCKET".to_owned(),
+                self.resources.policy_bucket.clone(),
+            ),
             ("MOAT_POLICY_KEY".to_owned(), spec.policy_key.clone()),
-            ("MOAT_TOPIC_ARN".to_owned(), self.resources.notification_topic_arn.clone()),
+            (
+                "MOAT_TOPIC_ARN".to_owned(),
+                self.resources.notification_topic_arn.clone(),
+            ),
             (
                 "MOAT_ESCALATION_TOPIC_ARN".to_owned(),
                 self.resources.escalation_topic_arn.clone(),
@@ -187,7 +199,8 @@ impl RegionStack {
     /// Takes up to ten EventBridge events the rule delivered, waiting up to
     /// `wait_seconds` for the first.
     pub async fn take_events(&self, wait_seconds: i32) -> Result<Vec<Value>, Error> {
-        self.take_messages(&self.resources.event_queue_url, wait_seconds).await
+        self.take_messages(&self.resources.event_queue_url, wait_seconds)
+            .await
     }
 
     /// Takes up to ten notifications from the notification topic's inbox,
@@ -235,12 +248,20 @@ impl RegionStack {
         Ok(bodies)
     }
 
-    pub(crate) fn aws_error(&self, operation: &'static str, error: impl std::error::Error) -> Error {
+    pub(crate) fn aws_error(
+        &self,
+        operation: &'static str,
+        error: impl std::error::Error,
+    ) -> Error {
         aws_error(operation, self.region(), error)
     }
 }
 
-pub(crate) fn aws_error(operation: &'static str, region: &str, error: impl std::error::Error) -> Error {
+pub(crate) fn aws_error(
+    operation: &'static str,
+    region: &str,
+    error: impl std::error::Error,
+) -> Error {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {

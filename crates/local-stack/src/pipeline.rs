@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sfn_local::{Execution, ExecutionResult, Executor, ExecutorConfig, FunctionConfig, LogSink, StateMachine};
+use sfn_local::{
+    Execution, ExecutionResult, Executor, ExecutorConfig, FunctionConfig, LogSink, StateMachine,
+};
 
 use crate::{ACCOUNT, Error, RegionStack, StackSpec};
 
@@ -55,7 +57,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Sets up the executor for `stack`'s region. Fails with the command to
     /// run when a function binary has not been built.
-    pub fn new(spec: &StackSpec, stack: &RegionStack, options: &PipelineOptions) -> Result<Pipeline, Error> {
+    pub fn new(
+        spec: &StackSpec,
+        stack: &RegionStack,
+        options: &PipelineOptions,
+    ) -> Result<Pipeline, Error> {
         let mut environment = stack.function_env(spec);
         environment.extend(options.extra_env.iter().cloned());
         let mut functions = Vec::new();
@@ -73,16 +79,23 @@ impl Pipeline {
             functions.push(config);
         }
         let placeholders: HashMap<String, String> = stack.placeholders(spec).into_iter().collect();
-        let machine = StateMachine::new(&spec.state_machine, &spec.state_machine_definition()?, &placeholders)
-            .map_err(|error| Error::Spec {
-                path: crate::infra_dir().join(&spec.state_machine_file),
-                message: error.to_string(),
-            })?;
+        let machine = StateMachine::new(
+            &spec.state_machine,
+            &spec.state_machine_definition()?,
+            &placeholders,
+        )
+        .map_err(|error| Error::Spec {
+            path: crate::infra_dir().join(&spec.state_machine_file),
+            message: error.to_string(),
+        })?;
         let executor = Executor::new(ExecutorConfig {
             functions,
             region: stack.region().to_owned(),
             account_id: ACCOUNT.to_owned(),
-            aws_endpoint_urls: HashMap::from([(stack.region().to_owned(), stack.moto.endpoint_url())]),
+            aws_endpoint_urls: HashMap::from([(
+                stack.region().to_owned(),
+                stack.moto.endpoint_url(),
+            )]),
             virtual_time: options.virtual_time,
             function_logs: options.function_logs,
             role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{}-states", spec.state_machine),
@@ -99,7 +112,12 @@ impl Pipeline {
     /// Takes the events the rule delivered until `expected` have arrived or
     /// `patience` has passed, starting an execution for each as it arrives,
     /// then waits for all of them.
-    pub async fn run_delivered(&self, stack: &RegionStack, expected: usize, patience: Duration) -> Result<Vec<ExecutionResult>, Error> {
+    pub async fn run_delivered(
+        &self,
+        stack: &RegionStack,
+        expected: usize,
+        patience: Duration,
+    ) -> Result<Vec<ExecutionResult>, Error> {
         let started_at = Instant::now();
         let mut running = Vec::new();
         while running.len() < expected && started_at.elapsed() < patience {

@@ -26,8 +26,11 @@ pub struct Resources {
     pub event_rule_arn: String,
 }
 
-pub(crate) async fn provision(spec: &StackSpec, config: &SdkConfig, region: &str) -> Result<Resources, Error> {
-
+pub(crate) async fn provision(
+    spec: &StackSpec,
+    config: &SdkConfig,
+    region: &str,
+) -> Result<Resources, Error> {
     let policy_bucket = spec.policy_bucket_in(ACCOUNT, region);
     let s3_client = s3::Client::new(config);
     let mut create_bucket = s3_client.create_bucket().bucket(&policy_bucket);
@@ -38,7 +41,10 @@ pub(crate) async fn provision(spec: &StackSpec, config: &SdkConfig, region: &str
                 .build(),
         );
     }
-    create_bucket.send().await.map_err(|error| aws_error("CreateBucket", region, error))?;
+    create_bucket
+        .send()
+        .await
+        .map_err(|error| aws_error("CreateBucket", region, error))?;
     s3_client
         .put_bucket_versioning()
         .bucket(&policy_bucket)
@@ -51,7 +57,11 @@ pub(crate) async fn provision(spec: &StackSpec, config: &SdkConfig, region: &str
         .await
         .map_err(|error| aws_error("PutBucketVersioning", region, error))?;
     S3PolicySource::new(s3_client)
-        .put(&policy_bucket, &spec.policy_key, moat_domain::policy::BUILTIN_JSON)
+        .put(
+            &policy_bucket,
+            &spec.policy_key,
+            moat_domain::policy::BUILTIN_JSON,
+        )
         .await
         .map_err(|error| aws_error("PutObject", region, error))?;
 
@@ -98,7 +108,8 @@ pub(crate) async fn provision(spec: &StackSpec, config: &SdkConfig, region: &str
         }
     };
     let (dead_letter_queue_url, _) = create_queue(spec.dead_letter_queue.clone()).await?;
-    let (event_queue_url, event_queue_arn) = create_queue(format!("{}-events", spec.event_rule)).await?;
+    let (event_queue_url, event_queue_arn) =
+        create_queue(format!("{}-events", spec.event_rule)).await?;
     let (notification_inbox_url, notification_inbox_arn) =
         create_queue(format!("{}-inbox", spec.notification_topic)).await?;
     let (escalation_inbox_url, escalation_inbox_arn) =
@@ -127,7 +138,8 @@ pub(crate) async fn provision(spec: &StackSpec, config: &SdkConfig, region: &str
             Ok::<_, Error>(topic_arn)
         }
     };
-    let notification_topic_arn = topic(spec.notification_topic.clone(), notification_inbox_arn).await?;
+    let notification_topic_arn =
+        topic(spec.notification_topic.clone(), notification_inbox_arn).await?;
     let escalation_topic_arn = topic(spec.escalation_topic.clone(), escalation_inbox_arn).await?;
 
     let events = aws_sdk_eventbridge::Client::new(config);

@@ -28,7 +28,13 @@ pub async fn local(endpoint_url: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint_url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moat-local"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "moat-local",
+        ))
         .load()
         .await
 }
@@ -37,13 +43,15 @@ pub async fn local(endpoint_url: &str, region: &str) -> SdkConfig {
 pub fn required_env(name: &str) -> Result<String, Error> {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
-        Ok(_) => Err(Error::Config(format!("environment variable {name} is set but empty"))),
-        Err(std::env::VarError::NotPresent) => {
-            Err(Error::Config(format!("environment variable {name} is not set")))
-        }
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(Error::Config(format!("environment variable {name} is not valid UTF-8")))
-        }
+        Ok(_) => Err(Error::Config(format!(
+            "environment variable {name} is set but empty"
+        ))),
+        Err(std::env::VarError::NotPresent) => Err(Error::Config(format!(
+            "environment variable {name} is not set"
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::Config(format!(
+            "environment variable {name} is not valid UTF-8"
+        ))),
     }
 }
 
@@ -132,7 +140,9 @@ impl Accounts {
                 self.base
                     .to_builder()
                     .region(region)
-                    .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(provider))
+                    .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                        provider,
+                    ))
                     .build()
             }
         };
@@ -143,7 +153,9 @@ impl Accounts {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), SdkConfig>> {
         // A panic while holding the lock cannot leave the map inconsistent
         // (inserts are single calls), so a poisoned lock is still usable.
-        self.configs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.configs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

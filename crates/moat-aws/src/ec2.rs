@@ -70,7 +70,9 @@ impl Ec2SecurityGroups {
     }
 
     async fn client(&self, account: &str, region: &str) -> Result<Client, Error> {
-        Ok(Client::new(&self.accounts.config_for(account, region).await?))
+        Ok(Client::new(
+            &self.accounts.config_for(account, region).await?,
+        ))
     }
 }
 
@@ -82,14 +84,26 @@ impl SecurityGroups for Ec2SecurityGroups {
         group_id: &str,
     ) -> Result<Option<GroupSnapshot>, Error> {
         let client = self.client(account, region).await?;
-        let groups = match client.describe_security_groups().group_ids(group_id).send().await {
+        let groups = match client
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await
+        {
             Ok(output) => output.security_groups.unwrap_or_default(),
             Err(error) => {
                 let error = Error::from_sdk("DescribeSecurityGroups", error);
-                return if error.is_not_found() { Ok(None) } else { Err(error) };
+                return if error.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(error)
+                };
             }
         };
-        let Some(group) = groups.into_iter().find(|group| group.group_id() == Some(group_id)) else {
+        let Some(group) = groups
+            .into_iter()
+            .find(|group| group.group_id() == Some(group_id))
+        else {
             return Ok(None);
         };
         let mut rules = Vec::new();
@@ -139,7 +153,12 @@ impl SecurityGroups for Ec2SecurityGroups {
         group_name: &str,
     ) -> Result<Option<String>, Error> {
         let client = self.client(account, region).await?;
-        match client.describe_security_groups().group_names(group_name).send().await {
+        match client
+            .describe_security_groups()
+            .group_names(group_name)
+            .send()
+            .await
+        {
             Ok(output) => Ok(output
                 .security_groups
                 .unwrap_or_default()
@@ -147,7 +166,11 @@ impl SecurityGroups for Ec2SecurityGroups {
                 .find_map(|group| group.group_id)),
             Err(error) => {
                 let error = Error::from_sdk("DescribeSecurityGroups", error);
-                if error.is_not_found() { Ok(None) } else { Err(error) }
+                if error.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
             }
         }
     }
@@ -175,9 +198,13 @@ impl SecurityGroups for Ec2SecurityGroups {
             Err(error) if error.is_not_found() && rule_ids.len() > 1 => {
                 let mut outcome = Revoked::default();
                 for rule_id in rule_ids {
-                    match revoke_call(&client, group_id, direction, std::slice::from_ref(rule_id)).await {
+                    match revoke_call(&client, group_id, direction, std::slice::from_ref(rule_id))
+                        .await
+                    {
                         Ok(()) => outcome.revoked.push(rule_id.clone()),
-                        Err(error) if is_rule_gone(&error) => outcome.already_gone.push(rule_id.clone()),
+                        Err(error) if is_rule_gone(&error) => {
+                            outcome.already_gone.push(rule_id.clone())
+                        }
                         Err(error) => return Err(error),
                     }
                 }
@@ -261,7 +288,12 @@ async fn prefix_list_cidrs(client: &Client, prefix_list_id: &str) -> Result<Vec<
             .send()
             .await
             .map_err(|error| Error::from_sdk("GetManagedPrefixListEntries", error))?;
-        cidrs.extend(page.entries.unwrap_or_default().into_iter().filter_map(|entry| entry.cidr));
+        cidrs.extend(
+            page.entries
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|entry| entry.cidr),
+        );
         next_token = page.next_token.filter(|token| !token.is_empty());
         if next_token.is_none() {
             return Ok(cidrs);

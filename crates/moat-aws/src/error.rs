@@ -156,12 +156,12 @@ impl Error {
                     message,
                 }
             }
-            SdkError::ResponseError(_) | SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                Error::Transport {
-                    operation,
-                    message: display_chain(&error),
-                }
-            }
+            SdkError::ResponseError(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_) => Error::Transport {
+                operation,
+                message: display_chain(&error),
+            },
             // Construction failures are our bug or our configuration
             // (a missing region, say): retrying will not help.
             _ => Error::Config(format!("{operation}: {}", display_chain(&error))),
@@ -208,7 +208,12 @@ mod tests {
 
     #[test]
     fn throttling_codes_and_429_are_throttled() {
-        for code in ["RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"] {
+        for code in [
+            "RequestLimitExceeded",
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+        ] {
             assert_eq!(classify(code, 400), ErrorType::Throttled, "{code}");
         }
         assert_eq!(classify("Whatever", 429), ErrorType::Throttled);
@@ -223,13 +228,19 @@ mod tests {
     #[test]
     fn missing_things_are_not_found() {
         assert_eq!(classify("InvalidGroup.NotFound", 400), ErrorType::NotFound);
-        assert_eq!(classify("InvalidPermission.NotFound", 400), ErrorType::NotFound);
+        assert_eq!(
+            classify("InvalidPermission.NotFound", 400),
+            ErrorType::NotFound
+        );
         assert_eq!(classify("NoSuchKey", 404), ErrorType::NotFound);
     }
 
     #[test]
     fn permission_errors_are_access_denied() {
-        assert_eq!(classify("UnauthorizedOperation", 403), ErrorType::AccessDenied);
+        assert_eq!(
+            classify("UnauthorizedOperation", 403),
+            ErrorType::AccessDenied
+        );
         assert_eq!(classify("AccessDenied", 403), ErrorType::AccessDenied);
     }
 

@@ -28,7 +28,10 @@ pub struct Faults {
 impl Faults {
     /// Makes the next call of `operation` fail with `error_type`.
     pub fn fail_next(&self, operation: &'static str, error_type: ErrorType) {
-        lock(&self.queued).entry(operation).or_default().push(error_type);
+        lock(&self.queued)
+            .entry(operation)
+            .or_default()
+            .push(error_type);
     }
 
     fn check(&self, operation: &'static str) -> Result<(), Error> {
@@ -49,7 +52,9 @@ impl Faults {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Security groups held in memory.
@@ -78,12 +83,22 @@ impl MemorySecurityGroups {
 }
 
 impl SecurityGroups for MemorySecurityGroups {
-    async fn snapshot(&self, _account: &str, _region: &str, group_id: &str) -> Result<Option<GroupSnapshot>, Error> {
+    async fn snapshot(
+        &self,
+        _account: &str,
+        _region: &str,
+        group_id: &str,
+    ) -> Result<Option<GroupSnapshot>, Error> {
         self.faults.check("snapshot")?;
         Ok(self.get(group_id))
     }
 
-    async fn default_vpc_group_id(&self, _account: &str, _region: &str, group_name: &str) -> Result<Option<String>, Error> {
+    async fn default_vpc_group_id(
+        &self,
+        _account: &str,
+        _region: &str,
+        group_name: &str,
+    ) -> Result<Option<String>, Error> {
         self.faults.check("default_vpc_group_id")?;
         Ok(lock(&self.groups)
             .values()
@@ -122,7 +137,13 @@ impl SecurityGroups for MemorySecurityGroups {
         Ok(outcome)
     }
 
-    async fn tag(&self, _account: &str, _region: &str, group_id: &str, tags: &BTreeMap<String, String>) -> Result<(), Error> {
+    async fn tag(
+        &self,
+        _account: &str,
+        _region: &str,
+        group_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
         self.faults.check("tag")?;
         if let Some(group) = lock(&self.groups).get_mut(group_id) {
             group.tags.extend(tags.clone());
@@ -184,11 +205,18 @@ impl Records for MemoryRecords {
 
     async fn put_audit(&self, record: &AuditRecord) -> Result<(), Error> {
         self.faults.check("put_audit")?;
-        lock(&self.audits).insert((record.group_id.clone(), record.event_id.clone()), record.clone());
+        lock(&self.audits).insert(
+            (record.group_id.clone(), record.event_id.clone()),
+            record.clone(),
+        );
         Ok(())
     }
 
-    async fn get_audit(&self, group_id: &str, event_id: &str) -> Result<Option<AuditRecord>, Error> {
+    async fn get_audit(
+        &self,
+        group_id: &str,
+        event_id: &str,
+    ) -> Result<Option<AuditRecord>, Error> {
         self.faults.check("get_audit")?;
         Ok(lock(&self.audits)
             .get(&(group_id.to_owned(), event_id.to_owned()))
@@ -204,7 +232,9 @@ impl Records for MemoryRecords {
             }
             let stale = (now - existing.claimed_at).num_seconds() > CLAIM_STALE_AFTER_SECONDS;
             if existing.owner != owner && !stale {
-                return Err(Error::ClaimBusy { key: key.to_owned() });
+                return Err(Error::ClaimBusy {
+                    key: key.to_owned(),
+                });
             }
         }
         claims.insert(
@@ -303,11 +333,22 @@ impl PolicySource for MemoryPolicySource {
         self.faults.check("versions")?;
         Ok(lock(&self.objects)
             .get(&format!("{bucket}/{key}"))
-            .map(|versions| versions.iter().rev().filter_map(|object| object.version_id.clone()).collect())
+            .map(|versions| {
+                versions
+                    .iter()
+                    .rev()
+                    .filter_map(|object| object.version_id.clone())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
-    async fn fetch_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<PolicyObject, Error> {
+    async fn fetch_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<PolicyObject, Error> {
         self.faults.check("fetch_version")?;
         lock(&self.objects)
             .get(&format!("{bucket}/{key}"))

@@ -27,10 +27,18 @@ pub trait PolicySource {
     fn etag(&self, bucket: &str, key: &str) -> impl Future<Output = Result<String, Error>> + Send;
 
     /// The current version of the object.
-    fn fetch(&self, bucket: &str, key: &str) -> impl Future<Output = Result<PolicyObject, Error>> + Send;
+    fn fetch(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<PolicyObject, Error>> + Send;
 
     /// Version ids of the object, newest first.
-    fn versions(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    fn versions(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 
     fn fetch_version(
         &self,
@@ -40,7 +48,12 @@ pub trait PolicySource {
     ) -> impl Future<Output = Result<PolicyObject, Error>> + Send;
 
     /// Uploads a new version.
-    fn put(&self, bucket: &str, key: &str, body: &str) -> impl Future<Output = Result<PolicyObject, Error>> + Send;
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<PolicyObject, Error>> + Send;
 }
 
 /// [`PolicySource`] on S3.
@@ -54,7 +67,12 @@ impl S3PolicySource {
         S3PolicySource { client }
     }
 
-    async fn get(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<PolicyObject, Error> {
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<PolicyObject, Error> {
         let output = self
             .client
             .get_object()
@@ -66,16 +84,24 @@ impl S3PolicySource {
             .map_err(|error| Error::from_sdk("GetObject", error))?;
         let etag = output.e_tag.clone().unwrap_or_default();
         let version_id = output.version_id.clone();
-        let bytes = output.body.collect().await.map_err(|error| Error::Transport {
-            operation: "GetObject",
-            message: format!("reading s3://{bucket}/{key}: {error}"),
-        })?;
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|error| Error::Transport {
+                operation: "GetObject",
+                message: format!("reading s3://{bucket}/{key}: {error}"),
+            })?;
         let body = String::from_utf8(bytes.to_vec()).map_err(|_| Error::Corrupt {
             what: "policy object",
             key: format!("s3://{bucket}/{key}"),
             message: "not UTF-8 text".into(),
         })?;
-        Ok(PolicyObject { body, etag, version_id })
+        Ok(PolicyObject {
+            body,
+            etag,
+            version_id,
+        })
     }
 }
 
@@ -117,7 +143,7 @@ impl PolicySource for S3PolicySource {
                 .filter(|version| version.key() == Some(key))
                 .filter_map(|version| Some((version.last_modified?, version.version_id.clone()?)))
                 .collect();
-            listed.sort_by(|a, b| b.0.cmp(&a.0));
+            listed.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
             versions.extend(listed.into_iter().map(|(_, id)| id));
             if page.is_truncated != Some(true) {
                 return Ok(versions);
@@ -127,7 +153,12 @@ impl PolicySource for S3PolicySource {
         }
     }
 
-    async fn fetch_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<PolicyObject, Error> {
+    async fn fetch_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<PolicyObject, Error> {
         self.get(bucket, key, Some(version_id)).await
     }
 

@@ -61,7 +61,10 @@ pub trait Records {
     ) -> impl Future<Output = Result<Option<BackupRecord>, Error>> + Send;
 
     /// Every backup of a group, oldest change first.
-    fn backups_of(&self, group_id: &str) -> impl Future<Output = Result<Vec<BackupRecord>, Error>> + Send;
+    fn backups_of(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<BackupRecord>, Error>> + Send;
 
     /// Writes the audit record of one change; writing it again replaces it
     /// with the same content, so retries are harmless.
@@ -83,7 +86,11 @@ pub trait Records {
     ) -> impl Future<Output = Result<Claim, Error>> + Send;
 
     /// Marks a claimed message as published.
-    fn complete(&self, key: &str, message_id: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    fn complete(
+        &self,
+        key: &str,
+        message_id: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Gives a claim up after a failed publish, so a retry can publish.
     fn release(&self, key: &str, owner: &str) -> impl Future<Output = Result<(), Error>> + Send;
@@ -104,7 +111,11 @@ impl DynamoRecords {
         }
     }
 
-    async fn get_record<T: DeserializeOwned>(&self, pk: String, sk: String) -> Result<Option<T>, Error> {
+    async fn get_record<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<T>, Error> {
         let output = self
             .client
             .get_item()
@@ -158,7 +169,10 @@ fn decode<T: DeserializeOwned>(
     serde_json::from_str(text).map_err(|error| corrupt(error.to_string()))
 }
 
-fn string_attribute(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+fn string_attribute(
+    item: &std::collections::HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<String> {
     item.get(name).and_then(|value| value.as_s().ok()).cloned()
 }
 
@@ -172,7 +186,10 @@ impl Records for DynamoRecords {
             .item("pk", AttributeValue::S(pk.clone()))
             .item("sk", AttributeValue::S(sk.clone()))
             .item("kind", AttributeValue::S("backup".into()))
-            .item("createdAt", AttributeValue::S(record.created_at.to_rfc3339()))
+            .item(
+                "createdAt",
+                AttributeValue::S(record.created_at.to_rfc3339()),
+            )
             .item("record", encode(record))
             .condition_expression("attribute_not_exists(pk)")
             .send()
@@ -180,11 +197,15 @@ impl Records for DynamoRecords {
         match result {
             Ok(_) => Ok(Stored::Created),
             Err(error) if is_condition_failure(&error) => {
-                let existing = self.get_record(pk.clone(), sk.clone()).await?.ok_or_else(|| Error::Corrupt {
-                    what: "backup",
-                    key: format!("{pk}/{sk}"),
-                    message: "the conditional write said it exists, but it cannot be read".into(),
-                })?;
+                let existing = self
+                    .get_record(pk.clone(), sk.clone())
+                    .await?
+                    .ok_or_else(|| Error::Corrupt {
+                        what: "backup",
+                        key: format!("{pk}/{sk}"),
+                        message: "the conditional write said it exists, but it cannot be read"
+                            .into(),
+                    })?;
                 Ok(Stored::Existing(existing))
             }
             Err(error) => Err(Error::from_sdk("PutItem", error)),
@@ -229,10 +250,19 @@ impl Records for DynamoRecords {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("GROUP#{}", record.group_id)))
-            .item("sk", AttributeValue::S(format!("AUDIT#{}", record.event_id)))
+            .item(
+                "pk",
+                AttributeValue::S(format!("GROUP#{}", record.group_id)),
+            )
+            .item(
+                "sk",
+                AttributeValue::S(format!("AUDIT#{}", record.event_id)),
+            )
             .item("kind", AttributeValue::S("audit".into()))
-            .item("createdAt", AttributeValue::S(record.recorded_at.to_rfc3339()))
+            .item(
+                "createdAt",
+                AttributeValue::S(record.recorded_at.to_rfc3339()),
+            )
             .item("record", encode(record))
             .send()
             .await
@@ -240,7 +270,11 @@ impl Records for DynamoRecords {
         Ok(())
     }
 
-    async fn get_audit(&self, group_id: &str, event_id: &str) -> Result<Option<AuditRecord>, Error> {
+    async fn get_audit(
+        &self,
+        group_id: &str,
+        event_id: &str,
+    ) -> Result<Option<AuditRecord>, Error> {
         self.get_record(format!("GROUP#{group_id}"), format!("AUDIT#{event_id}"))
             .await
     }
@@ -290,7 +324,9 @@ impl Records for DynamoRecords {
                     string_attribute(&item, "messageId"),
                 ) {
                     (Some("sent"), Some(message_id)) => Ok(Claim::Done(message_id)),
-                    _ => Err(Error::ClaimBusy { key: key.to_owned() }),
+                    _ => Err(Error::ClaimBusy {
+                        key: key.to_owned(),
+                    }),
                 }
             }
             Err(error) => Err(Error::from_sdk("PutItem", error)),

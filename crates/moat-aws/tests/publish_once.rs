@@ -20,12 +20,26 @@ fn notification(key: &str) -> Notification {
 #[tokio::test]
 async fn a_second_delivery_publishes_nothing_and_returns_the_first_message_id() {
     let (records, publisher) = (MemoryRecords::default(), MemoryPublisher::default());
-    let first = publish_once(&records, &publisher, "topic", &notification("k"), "run-1", Utc::now())
-        .await
-        .unwrap();
-    let second = publish_once(&records, &publisher, "topic", &notification("k"), "run-2", Utc::now())
-        .await
-        .unwrap();
+    let first = publish_once(
+        &records,
+        &publisher,
+        "topic",
+        &notification("k"),
+        "run-1",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let second = publish_once(
+        &records,
+        &publisher,
+        "topic",
+        &notification("k"),
+        "run-2",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert!(!first.deduplicated);
     assert!(second.deduplicated);
     assert_eq!(first.message_id, second.message_id);
@@ -36,13 +50,27 @@ async fn a_second_delivery_publishes_nothing_and_returns_the_first_message_id() 
 async fn a_failed_publish_can_be_retried_by_the_same_or_another_run() {
     let (records, publisher) = (MemoryRecords::default(), MemoryPublisher::default());
     publisher.faults.fail_next("publish", ErrorType::Retryable);
-    let error = publish_once(&records, &publisher, "topic", &notification("k"), "run-1", Utc::now())
-        .await
-        .unwrap_err();
+    let error = publish_once(
+        &records,
+        &publisher,
+        "topic",
+        &notification("k"),
+        "run-1",
+        Utc::now(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.error_type(), ErrorType::Retryable);
-    let retried = publish_once(&records, &publisher, "topic", &notification("k"), "run-2", Utc::now())
-        .await
-        .unwrap();
+    let retried = publish_once(
+        &records,
+        &publisher,
+        "topic",
+        &notification("k"),
+        "run-2",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert!(!retried.deduplicated);
     assert_eq!(publisher.published().len(), 1);
 }

@@ -205,8 +205,12 @@ mod tests {
 
     #[test]
     fn verdict_is_the_strongest_action() {
-        assert_eq!(Evaluation::from_findings(vec![]).verdict, Verdict::Compliant);
-        let mixed = Evaluation::from_findings(vec![finding(Action::Review), finding(Action::Remediate)]);
+        assert_eq!(
+            Evaluation::from_findings(vec![]).verdict,
+            Verdict::Compliant
+        );
+        let mixed =
+            Evaluation::from_findings(vec![finding(Action::Review), finding(Action::Remediate)]);
         assert_eq!(mixed.verdict, Verdict::Remediate);
         assert!(mixed.needs_review());
         let notify = Evaluation::from_findings(vec![finding(Action::Notify)]);
@@ -216,6 +220,9 @@ mod tests {
 
     #[test]
     fn verdict_serialises_in_lower_case_for_the_state_machine() {
-        assert_eq!(serde_json::to_string(&Verdict::Lockdown).unwrap(), "\"lockdown\"");
+        assert_eq!(
+            serde_json::to_string(&Verdict::Lockdown).unwrap(),
+            "\"lockdown\""
+        );
     }
 }

@@ -58,7 +58,9 @@ impl EventName {
     }
 
     pub fn parse(name: &str) -> Option<EventName> {
-        EventName::ALL.into_iter().find(|known| known.as_str() == name)
+        EventName::ALL
+            .into_iter()
+            .find(|known| known.as_str() == name)
     }
 }
 
@@ -170,7 +172,9 @@ impl SelfIdentity {
                 return Err(Error::invalid(
                     "role ARN pattern",
                     format!("entry {index} of the self-role list"),
-                    format!("`{raw}` is not of the form arn:<partition>:iam::<account or *>:role/<name>"),
+                    format!(
+                        "`{raw}` is not of the form arn:<partition>:iam::<account or *>:role/<name>"
+                    ),
                 ));
             }
             role_arns.push(raw.to_owned());
@@ -185,10 +189,11 @@ impl SelfIdentity {
             .pointer("/sessionContext/sessionIssuer/arn")
             .and_then(Value::as_str);
         let arn = identity.get("arn").and_then(Value::as_str);
-        [issuer, arn]
-            .into_iter()
-            .flatten()
-            .any(|candidate| self.role_arns.iter().any(|pattern| arn_matches(pattern, candidate)))
+        [issuer, arn].into_iter().flatten().any(|candidate| {
+            self.role_arns
+                .iter()
+                .any(|pattern| arn_matches(pattern, candidate))
+        })
     }
 }
 
@@ -238,13 +243,20 @@ struct CloudTrailDetail {
 pub fn detect(event: &Value, me: &SelfIdentity) -> Result<Detection, Error> {
     let envelope: EventBridgeEvent<CloudTrailDetail> = serde_json::from_value(event.clone())
         .map_err(|error| {
-            Error::invalid("CloudTrail event", "$", format!("not an EventBridge CloudTrail event: {error}"))
+            Error::invalid(
+                "CloudTrail event",
+                "$",
+                format!("not an EventBridge CloudTrail event: {error}"),
+            )
         })?;
     if envelope.detail_type != "AWS API Call via CloudTrail" {
         return Err(Error::invalid(
             "CloudTrail event",
             "$.detail-type",
-            format!("expected `AWS API Call via CloudTrail`, got `{}`", envelope.detail_type),
+            format!(
+                "expected `AWS API Call via CloudTrail`, got `{}`",
+                envelope.detail_type
+            ),
         ));
     }
     let detail = envelope.detail;
@@ -252,7 +264,10 @@ pub fn detect(event: &Value, me: &SelfIdentity) -> Result<Detection, Error> {
         Error::invalid(
             "CloudTrail event",
             "$.detail.eventName",
-            format!("`{}` is not a security-group change Moat handles", detail.event_name),
+            format!(
+                "`{}` is not a security-group change Moat handles",
+                detail.event_name
+            ),
         )
     })?;
     let skip = |reason: SkipReason, text: String| {
@@ -282,12 +297,20 @@ pub fn detect(event: &Value, me: &SelfIdentity) -> Result<Detection, Error> {
         .or(envelope.account)
         .or_else(|| string_at(&detail.user_identity, "/accountId"))
         .ok_or_else(|| {
-            Error::invalid("CloudTrail event", "$.detail.recipientAccountId", "no account in the event")
+            Error::invalid(
+                "CloudTrail event",
+                "$.detail.recipientAccountId",
+                "no account in the event",
+            )
         })?;
     let actor = string_at(&detail.user_identity, "/arn")
         .or_else(|| string_at(&detail.user_identity, "/invokedBy"))
         .unwrap_or_else(|| "unknown".to_owned());
-    let group = group_ref(event_name, &detail.request_parameters, &detail.response_elements)?;
+    let group = group_ref(
+        event_name,
+        &detail.request_parameters,
+        &detail.response_elements,
+    )?;
     Ok(Detection::Change(Change {
         event_id: detail.event_id,
         event_name,
@@ -341,7 +364,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/fixtures/cloudtrail/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/fixtures/cloudtrail/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
         serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}"))
     }
@@ -365,18 +391,44 @@ mod tests {
     }
 
     fn by_id(id: &str) -> GroupRef {
-        GroupRef::Id { group_id: id.into() }
+        GroupRef::Id {
+            group_id: id.into(),
+        }
     }
 
     #[test]
     fn every_event_name_finds_its_group() {
         let cases = [
-            ("create-security-group", EventName::CreateSecurityGroup, by_id("sg-0f1e2d3c4b5a69788")),
-            ("authorize-ingress", EventName::AuthorizeSecurityGroupIngress, by_id("sg-0123456789abcdef0")),
-            ("authorize-egress", EventName::AuthorizeSecurityGroupEgress, by_id("sg-0123456789abcdef0")),
-            ("revoke-ingress", EventName::RevokeSecurityGroupIngress, by_id("sg-0123456789abcdef0")),
-            ("revoke-egress", EventName::RevokeSecurityGroupEgress, by_id("sg-0123456789abcdef0")),
-            ("modify-security-group-rules", EventName::ModifySecurityGroupRules, by_id("sg-0aa11bb22cc33dd44")),
+            (
+                "create-security-group",
+                EventName::CreateSecurityGroup,
+                by_id("sg-0f1e2d3c4b5a69788"),
+            ),
+            (
+                "authorize-ingress",
+                EventName::AuthorizeSecurityGroupIngress,
+                by_id("sg-0123456789abcdef0"),
+            ),
+            (
+                "authorize-egress",
+                EventName::AuthorizeSecurityGroupEgress,
+                by_id("sg-0123456789abcdef0"),
+            ),
+            (
+                "revoke-ingress",
+                EventName::RevokeSecurityGroupIngress,
+                by_id("sg-0123456789abcdef0"),
+            ),
+            (
+                "revoke-egress",
+                EventName::RevokeSecurityGroupEgress,
+                by_id("sg-0123456789abcdef0"),
+            ),
+            (
+                "modify-security-group-rules",
+                EventName::ModifySecurityGroupRules,
+                by_id("sg-0aa11bb22cc33dd44"),
+            ),
             (
                 "update-descriptions-ingress",
                 EventName::UpdateSecurityGroupRuleDescriptionsIngress,
@@ -395,7 +447,9 @@ mod tests {
             (
                 "authorize-ingress-default-vpc-by-name",
                 EventName::AuthorizeSecurityGroupIngress,
-                GroupRef::Name { group_name: "launch-wizard-1".into() },
+                GroupRef::Name {
+                    group_name: "launch-wizard-1".into(),
+                },
             ),
         ];
         for (name, event_name, group) in cases {
@@ -411,7 +465,10 @@ mod tests {
         assert_eq!(change.event_id, "6d0f0a5c-1b0e-4b5e-9c1a-2f3e4d5c6b7a");
         assert_eq!(change.account, "210987654321");
         assert_eq!(change.region, "us-east-1");
-        assert_eq!(change.actor, "arn:aws:sts::210987654321:assumed-role/Developer/alice");
+        assert_eq!(
+            change.actor,
+            "arn:aws:sts::210987654321:assumed-role/Developer/alice"
+        );
         assert_eq!(change.event_time.to_rfc3339(), "2026-11-20T09:14:03+00:00");
     }
 
@@ -419,7 +476,11 @@ mod tests {
     fn a_failed_call_is_skipped_with_its_error_code() {
         let skip = skip("authorize-ingress-failed");
         assert_eq!(skip.reason, SkipReason::FailedCall);
-        assert!(skip.detail.contains("Client.UnauthorizedOperation"), "{}", skip.detail);
+        assert!(
+            skip.detail.contains("Client.UnauthorizedOperation"),
+            "{}",
+            skip.detail
+        );
     }
 
     #[test]
@@ -431,7 +492,8 @@ mod tests {
 
     #[test]
     fn without_a_self_role_moats_change_is_a_change() {
-        let detection = detect(&fixture("revoke-ingress-by-moat"), &SelfIdentity::default()).unwrap();
+        let detection =
+            detect(&fixture("revoke-ingress-by-moat"), &SelfIdentity::default()).unwrap();
         assert!(matches!(detection, Detection::Change(_)));
     }
 
@@ -477,7 +539,10 @@ mod tests {
         event["detail"]["requestParameters"] = serde_json::json!({});
         event["detail"]["responseElements"] = Value::Null;
         let error = detect(&event, &me()).unwrap_err();
-        assert!(error.to_string().contains("names no security group"), "{error}");
+        assert!(
+            error.to_string().contains("names no security group"),
+            "{error}"
+        );
     }
 
     #[test]

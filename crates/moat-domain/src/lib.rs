@@ -5,10 +5,10 @@
 //! clock: time comes in as an argument. That keeps every decision Moat makes
 //! testable with plain unit tests, and keeps the functions thin.
 
+pub mod describe;
 pub mod error;
 pub mod evaluation;
 pub mod event;
-pub mod describe;
 pub mod notification;
 pub mod plan;
 pub mod policy;

@@ -92,7 +92,10 @@ pub fn change_notice(
         ),
         MAX_SUBJECT,
     );
-    let severity = evaluation.max_severity().map(|s| s.as_str()).unwrap_or("none");
+    let severity = evaluation
+        .max_severity()
+        .map(|s| s.as_str())
+        .unwrap_or("none");
     let body = json!({
         "kind": "change",
         "verdict": evaluation.verdict,
@@ -142,7 +145,11 @@ fn verdict_word(verdict: Verdict, outcome: Option<&RemediationOutcome>) -> &'sta
 
 /// Why a person must step in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum EscalationCause {
     /// Policy asks a person to decide on these findings.
     Review,
@@ -211,7 +218,11 @@ pub fn escalation_notice(escalation: &Escalation) -> Notification {
                 "review",
             )
         }
-        EscalationCause::Failure { state, error, cause } => (
+        EscalationCause::Failure {
+            state,
+            error,
+            cause,
+        } => (
             format!("failure on {group}"),
             format!(
                 "{} failed with {error}: {cause}. Nothing after that step ran.",
@@ -306,7 +317,11 @@ mod tests {
         RemediationOutcome {
             group_id: "sg-1".into(),
             planned: vec!["sgr-22".into()],
-            revoked: if dry_run { vec![] } else { vec!["sgr-22".into()] },
+            revoked: if dry_run {
+                vec![]
+            } else {
+                vec!["sgr-22".into()]
+            },
             already_gone: vec![],
             dry_run,
             backup_id: "sg-1/evt-1".into(),
@@ -337,7 +352,10 @@ mod tests {
         );
         expect_test::expect![[r#"arn:aws:sts::210987654321:assumed-role/Developer/alice called AuthorizeSecurityGroupIngress on sg-1 (app) in 210987654321/us-east-1 at 2026-11-20T09:14:03+00:00: tcp/22 open to 0.0.0.0/0 (EC2.13). Moat revoked 1 rule; 1 rule remains. Backup sg-1/evt-1 holds the rules as they were."#]]
             .assert_eq(&notice.summary);
-        assert_eq!(notice.subject, "[Moat] remediated sg-1 in 210987654321/us-east-1");
+        assert_eq!(
+            notice.subject,
+            "[Moat] remediated sg-1 in 210987654321/us-east-1"
+        );
         assert_eq!(notice.attributes["severity"], "high");
         assert_eq!(notice.attributes["verdict"], "remediate");
         assert_eq!(notice.dedup_key, "notify/sg-1/evt-1");
@@ -348,9 +366,23 @@ mod tests {
     fn dry_run_notice_says_nothing_changed() {
         let mut evaluation = Evaluation::from_findings(vec![ssh_finding()]);
         evaluation.dry_run = true;
-        let notice = change_notice(&change(), &snapshot(&["sgr-22"]), &evaluation, None, Some(&outcome(true)));
-        assert!(notice.summary.contains("would have revoked 1 rule"), "{}", notice.summary);
-        assert!(notice.subject.contains("would remediate"), "{}", notice.subject);
+        let notice = change_notice(
+            &change(),
+            &snapshot(&["sgr-22"]),
+            &evaluation,
+            None,
+            Some(&outcome(true)),
+        );
+        assert!(
+            notice.summary.contains("would have revoked 1 rule"),
+            "{}",
+            notice.summary
+        );
+        assert!(
+            notice.subject.contains("would remediate"),
+            "{}",
+            notice.subject
+        );
     }
 
     #[test]
@@ -361,7 +393,8 @@ mod tests {
                 error: "AccessDenied".into(),
                 cause: "not authorized to revoke".into(),
             },
-            execution_arn: "arn:aws:states:us-west-2:111122223333:execution:moat-remediation:evt-1".into(),
+            execution_arn: "arn:aws:states:us-west-2:111122223333:execution:moat-remediation:evt-1"
+                .into(),
             dedup_id: "evt-1".into(),
             change: Some(change()),
             evaluation: None,
@@ -370,7 +403,13 @@ mod tests {
         assert!(notice.summary.contains(
             "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/v2/executions/details/arn:aws:states:us-west-2:111122223333:execution:moat-remediation:evt-1"
         ), "{}", notice.summary);
-        assert!(notice.summary.contains("Remediate failed with AccessDenied"), "{}", notice.summary);
+        assert!(
+            notice
+                .summary
+                .contains("Remediate failed with AccessDenied"),
+            "{}",
+            notice.summary
+        );
         assert_eq!(notice.dedup_key, "escalate/failure/evt-1");
         assert_eq!(notice.attributes["cause"], "failure");
     }
@@ -383,13 +422,20 @@ mod tests {
                 version_id: Some("v7".into()),
                 error: "$.rules[0].ports[0]: port 70000 is out of range 0-65535".into(),
             },
-            execution_arn: "arn:aws:states:us-east-1:111122223333:execution:moat-remediation:x".into(),
+            execution_arn: "arn:aws:states:us-east-1:111122223333:execution:moat-remediation:x"
+                .into(),
             dedup_id: "\"etag-7\"".into(),
             change: None,
             evaluation: None,
         };
         let notice = escalation_notice(&escalation);
-        assert!(notice.summary.contains("Version v7 of s3://moat-policies/policy.json is invalid"), "{}", notice.summary);
+        assert!(
+            notice
+                .summary
+                .contains("Version v7 of s3://moat-policies/policy.json is invalid"),
+            "{}",
+            notice.summary
+        );
         assert!(notice.summary.contains("port 70000"), "{}", notice.summary);
         assert_eq!(notice.attributes["cause"], "policyRejected");
     }

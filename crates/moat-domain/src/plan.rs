@@ -62,7 +62,10 @@ pub fn plan(snapshot: &GroupSnapshot, evaluation: &Evaluation) -> Result<Remedia
                 return Err(Error::invalid(
                     "evaluation",
                     format!("findings[{index}].securityGroupRuleIds"),
-                    format!("rule {rule_id} is not in the snapshot of {}", snapshot.group_id),
+                    format!(
+                        "rule {rule_id} is not in the snapshot of {}",
+                        snapshot.group_id
+                    ),
                 ));
             }
             wanted.push(rule_id);
@@ -74,7 +77,8 @@ pub fn plan(snapshot: &GroupSnapshot, evaluation: &Evaluation) -> Result<Remedia
         snapshot
             .rules_in(direction)
             .filter(|rule| {
-                (lockdown && direction == Direction::Ingress) || wanted.contains(&rule.rule_id.as_str())
+                (lockdown && direction == Direction::Ingress)
+                    || wanted.contains(&rule.rule_id.as_str())
             })
             .map(|rule| rule.rule_id.clone())
             .collect()
@@ -105,7 +109,9 @@ mod tests {
             ip_protocol: "tcp".into(),
             from_port: Some(port),
             to_port: Some(port),
-            peer: Peer::Ipv4 { cidr: "0.0.0.0/0".into() },
+            peer: Peer::Ipv4 {
+                cidr: "0.0.0.0/0".into(),
+            },
             description: None,
             tags: BTreeMap::new(),
         }
@@ -175,7 +181,8 @@ mod tests {
 
     #[test]
     fn dry_run_is_carried_into_the_plan() {
-        let mut evaluation = Evaluation::from_findings(vec![finding(Action::Remediate, &["sgr-22"])]);
+        let mut evaluation =
+            Evaluation::from_findings(vec![finding(Action::Remediate, &["sgr-22"])]);
         evaluation.dry_run = true;
         assert!(plan(&snapshot(), &evaluation).unwrap().dry_run);
     }

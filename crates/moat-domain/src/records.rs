@@ -88,8 +88,13 @@ pub fn verify_backup(backup: &BackupRecord, plan: &RemediationPlan) -> Result<()
             backup.snapshot.account, backup.snapshot.region, plan.account, plan.region
         ));
     }
-    if let Some(missing) = plan.rule_ids().find(|id| backup.snapshot.rule(id).is_none()) {
-        return invalid(format!("rule {missing} is planned for revoking but is not in the backup"));
+    if let Some(missing) = plan
+        .rule_ids()
+        .find(|id| backup.snapshot.rule(id).is_none())
+    {
+        return invalid(format!(
+            "rule {missing} is planned for revoking but is not in the backup"
+        ));
     }
     Ok(())
 }
@@ -151,10 +156,18 @@ impl AuditRecord {
             event_name: change.event_name.to_string(),
             actor: change.actor.clone(),
             verdict: evaluation.verdict,
-            finding_reasons: evaluation.findings.iter().map(|f| f.reason.clone()).collect(),
+            finding_reasons: evaluation
+                .findings
+                .iter()
+                .map(|f| f.reason.clone())
+                .collect(),
             backup_id: outcome.map(|outcome| outcome.backup_id.clone()),
-            revoked: outcome.map(|outcome| outcome.revoked.clone()).unwrap_or_default(),
-            already_gone: outcome.map(|outcome| outcome.already_gone.clone()).unwrap_or_default(),
+            revoked: outcome
+                .map(|outcome| outcome.revoked.clone())
+                .unwrap_or_default(),
+            already_gone: outcome
+                .map(|outcome| outcome.already_gone.clone())
+                .unwrap_or_default(),
             dry_run: outcome.is_some_and(|outcome| outcome.dry_run) || evaluation.dry_run,
             rules_before: before.rules.len(),
             rules_after: outcome.map(|outcome| outcome.after.rules.len()),
@@ -179,7 +192,9 @@ pub(crate) mod tests {
             account: "210987654321".into(),
             region: "us-east-1".into(),
             actor: "arn:aws:sts::210987654321:assumed-role/Developer/alice".into(),
-            group: GroupRef::Id { group_id: "sg-1".into() },
+            group: GroupRef::Id {
+                group_id: "sg-1".into(),
+            },
         }
     }
 
@@ -200,7 +215,9 @@ pub(crate) mod tests {
                     ip_protocol: "tcp".into(),
                     from_port: Some(22),
                     to_port: Some(22),
-                    peer: Peer::Ipv4 { cidr: "0.0.0.0/0".into() },
+                    peer: Peer::Ipv4 {
+                        cidr: "0.0.0.0/0".into(),
+                    },
                     description: None,
                     tags: BTreeMap::new(),
                 })
@@ -222,7 +239,12 @@ pub(crate) mod tests {
     }
 
     fn backup(rule_ids: &[&str], planned: &[&str]) -> BackupRecord {
-        BackupRecord::new(change(), snapshot(rule_ids), plan(planned), "2026-11-20T09:14:05Z".parse().unwrap())
+        BackupRecord::new(
+            change(),
+            snapshot(rule_ids),
+            plan(planned),
+            "2026-11-20T09:14:05Z".parse().unwrap(),
+        )
     }
 
     #[test]

@@ -48,7 +48,9 @@ impl GroupSnapshot {
 
     /// The rules in one direction.
     pub fn rules_in(&self, direction: Direction) -> impl Iterator<Item = &SecurityGroupRule> {
-        self.rules.iter().filter(move |rule| rule.direction == direction)
+        self.rules
+            .iter()
+            .filter(move |rule| rule.direction == direction)
     }
 
     /// The rule with this id, if the group has it.
@@ -190,7 +192,11 @@ impl std::fmt::Display for Protocol {
 
 /// The one peer a security-group rule names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum Peer {
     /// An IPv4 CIDR block such as `0.0.0.0/0`.
     Ipv4 { cidr: String },
@@ -247,18 +253,39 @@ mod tests {
 
     #[test]
     fn port_ranges_cover_all_ports_for_all_traffic_and_minus_one() {
-        assert_eq!(rule("-1", -1, -1, "0.0.0.0/0").port_range(), Some((0, 65535)));
-        assert_eq!(rule("tcp", -1, -1, "0.0.0.0/0").port_range(), Some((0, 65535)));
-        assert_eq!(rule("tcp", 21, 23, "0.0.0.0/0").port_range(), Some((21, 23)));
+        assert_eq!(
+            rule("-1", -1, -1, "0.0.0.0/0").port_range(),
+            Some((0, 65535))
+        );
+        assert_eq!(
+            rule("tcp", -1, -1, "0.0.0.0/0").port_range(),
+            Some((0, 65535))
+        );
+        assert_eq!(
+            rule("tcp", 21, 23, "0.0.0.0/0").port_range(),
+            Some((21, 23))
+        );
         assert_eq!(rule("icmp", 8, -1, "0.0.0.0/0").port_range(), None);
     }
 
     #[test]
     fn rules_describe_themselves_for_people() {
-        assert_eq!(rule("tcp", 22, 22, "0.0.0.0/0").describe(), "tcp/22 from 0.0.0.0/0");
-        assert_eq!(rule("tcp", 21, 23, "10.0.0.0/8").describe(), "tcp/21-23 from 10.0.0.0/8");
-        assert_eq!(rule("-1", -1, -1, "0.0.0.0/0").describe(), "all traffic from 0.0.0.0/0");
-        assert_eq!(rule("udp", 0, 65535, "::/0").describe(), "udp/all ports from ::/0");
+        assert_eq!(
+            rule("tcp", 22, 22, "0.0.0.0/0").describe(),
+            "tcp/22 from 0.0.0.0/0"
+        );
+        assert_eq!(
+            rule("tcp", 21, 23, "10.0.0.0/8").describe(),
+            "tcp/21-23 from 10.0.0.0/8"
+        );
+        assert_eq!(
+            rule("-1", -1, -1, "0.0.0.0/0").describe(),
+            "all traffic from 0.0.0.0/0"
+        );
+        assert_eq!(
+            rule("udp", 0, 65535, "::/0").describe(),
+            "udp/all ports from ::/0"
+        );
     }
 
     #[test]
@@ -275,6 +302,9 @@ mod tests {
             prefix_lists: BTreeMap::new(),
         };
         let json = serde_json::to_string(&snapshot).unwrap();
-        assert_eq!(serde_json::from_str::<GroupSnapshot>(&json).unwrap(), snapshot);
+        assert_eq!(
+            serde_json::from_str::<GroupSnapshot>(&json).unwrap(),
+            snapshot
+        );
     }
 }

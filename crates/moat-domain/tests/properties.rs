@@ -59,7 +59,10 @@ fn peer(g: &mut Gen) -> Peer {
         0 => {
             let octets: Vec<u64> = (0..4).map(|_| g.range(0, 255) as u64).collect();
             let prefix = g.range(0, 32);
-            cidr(&format!("{}.{}.{}.{}/{prefix}", octets[0], octets[1], octets[2], octets[3]))
+            cidr(&format!(
+                "{}.{}.{}.{}/{prefix}",
+                octets[0], octets[1], octets[2], octets[3]
+            ))
         }
         1 => {
             let address = (u128::from(g.next()) << 64) | u128::from(g.next());
@@ -89,7 +92,11 @@ fn port(g: &mut Gen) -> Option<i32> {
 fn sg_rule(g: &mut Gen) -> SecurityGroupRule {
     SecurityGroupRule {
         rule_id: format!("sgr-{}", g.range(0, 999)),
-        direction: if g.bool() { Direction::Egress } else { Direction::Ingress },
+        direction: if g.bool() {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        },
         ip_protocol: g
             .pick(&["tcp", "udp", "icmp", "icmpv6", "-1", "6", "17", "50", ""])
             .to_owned(),
@@ -178,7 +185,10 @@ fn adding_any_rule_never_makes_a_group_more_compliant() {
         more.rules.push(extra.clone());
         let after = evaluate(&policy, &more, today());
         if after.verdict < before.verdict {
-            return Err(format!("{:?} -> {:?} adding {extra:?} to {group:?}", before.verdict, after.verdict));
+            return Err(format!(
+                "{:?} -> {:?} adding {extra:?} to {group:?}",
+                before.verdict, after.verdict
+            ));
         }
         for finding in &before.findings {
             let kept = after
@@ -186,7 +196,10 @@ fn adding_any_rule_never_makes_a_group_more_compliant() {
                 .iter()
                 .any(|f| f.policy_rule_id == finding.policy_rule_id && f.action == finding.action);
             if !kept {
-                return Err(format!("finding {} disappeared adding {extra:?} to {group:?}", finding.policy_rule_id));
+                return Err(format!(
+                    "finding {} disappeared adding {extra:?} to {group:?}",
+                    finding.policy_rule_id
+                ));
             }
         }
         Ok(())
@@ -205,7 +218,10 @@ fn adding_a_violating_rule_is_always_caught() {
         if after.verdict < Verdict::Remediate {
             return Err(format!("verdict {:?} for {more:?}", after.verdict));
         }
-        let ssh = after.findings.iter().find(|f| f.policy_rule_id == "ec2-13-ssh-open");
+        let ssh = after
+            .findings
+            .iter()
+            .find(|f| f.policy_rule_id == "ec2-13-ssh-open");
         if ssh.is_some_and(|f| f.security_group_rule_ids.iter().any(|id| id == "sgr-added")) {
             Ok(())
         } else {

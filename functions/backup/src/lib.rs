@@ -60,7 +60,10 @@ pub struct Deps<R> {
     pub clock: fn() -> DateTime<Utc>,
 }
 
-pub async fn handler<R: Records>(deps: &Deps<R>, event: lambda_runtime::LambdaEvent<Input>) -> Result<BackupRef, Error> {
+pub async fn handler<R: Records>(
+    deps: &Deps<R>,
+    event: lambda_runtime::LambdaEvent<Input>,
+) -> Result<BackupRef, Error> {
     backup(deps, event.payload).await
 }
 
@@ -97,7 +100,8 @@ mod tests {
             "{}/../../crates/moat-domain/fixtures/pipeline/detected-ssh-open.json",
             env!("CARGO_MANIFEST_DIR")
         );
-        let detected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let detected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let snapshot: GroupSnapshot = serde_json::from_value(detected["snapshot"].clone()).unwrap();
         Input {
             change: serde_json::from_value(detected["change"].clone()).unwrap(),
@@ -124,11 +128,21 @@ mod tests {
     #[tokio::test]
     async fn the_whole_group_is_backed_up_under_group_and_change() {
         let deps = deps();
-        let reference = handler(&deps, LambdaEvent::new(input(), Context::default())).await.unwrap();
-        assert_eq!(reference.backup_id, "sg-0123456789abcdef0/6d0f0a5c-1b0e-4b5e-9c1a-2f3e4d5c6b7a");
+        let reference = handler(&deps, LambdaEvent::new(input(), Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(
+            reference.backup_id,
+            "sg-0123456789abcdef0/6d0f0a5c-1b0e-4b5e-9c1a-2f3e4d5c6b7a"
+        );
         assert_eq!(reference.rule_count, 3);
         assert!(!reference.already_existed);
-        let stored = deps.records.get_backup(&reference.backup_id).await.unwrap().unwrap();
+        let stored = deps
+            .records
+            .get_backup(&reference.backup_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.snapshot, input().snapshot);
     }
 
@@ -140,7 +154,10 @@ mod tests {
         again.snapshot.rules.clear();
         let second = backup(&deps, again).await.unwrap();
         assert!(second.already_existed);
-        assert_eq!(second.rule_count, first.rule_count, "the first, fuller backup is kept");
+        assert_eq!(
+            second.rule_count, first.rule_count,
+            "the first, fuller backup is kept"
+        );
     }
 
     #[tokio::test]
@@ -154,7 +171,9 @@ mod tests {
     #[tokio::test]
     async fn a_throttled_write_is_reported_as_throttled() {
         let deps = deps();
-        deps.records.faults.fail_next("put_backup", ErrorType::Throttled);
+        deps.records
+            .faults
+            .fail_next("put_backup", ErrorType::Throttled);
         let diagnostic = Diagnostic::from(backup(&deps, input()).await.unwrap_err());
         assert_eq!(diagnostic.error_type, "Throttled");
     }

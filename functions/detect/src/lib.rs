@@ -5,9 +5,9 @@
 //! after this step judges the snapshot read here, never the event.
 
 use moat_aws::ec2::SecurityGroups;
+use moat_domain::ErrorType;
 use moat_domain::event::{self, Change, Detection, GroupRef, SelfIdentity, Skip, SkipReason};
 use moat_domain::snapshot::GroupSnapshot;
-use moat_domain::ErrorType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -101,7 +101,9 @@ pub async fn detect<G: SecurityGroups>(deps: &Deps<G>, event: &Value) -> Result<
             }
         }
     };
-    change.group = GroupRef::Id { group_id: group_id.clone() };
+    change.group = GroupRef::Id {
+        group_id: group_id.clone(),
+    };
     let Some(snapshot) = deps
         .groups
         .snapshot(&change.account, &change.region, &group_id)

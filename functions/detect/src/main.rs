@@ -2,9 +2,9 @@
 
 use detect::{Deps, handler};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use moat_aws::Accounts;
 use moat_aws::config::{self, MemberAccess, optional_env};
 use moat_aws::ec2::Ec2SecurityGroups;
-use moat_aws::Accounts;
 use moat_domain::event::SelfIdentity;
 use serde_json::Value;
 
@@ -18,5 +18,8 @@ async fn main() -> Result<(), Error> {
         groups: Ec2SecurityGroups::new(accounts),
         me,
     };
-    run(service_fn(|event: LambdaEvent<Value>| handler(&deps, event))).await
+    run(service_fn(|event: LambdaEvent<Value>| {
+        handler(&deps, event)
+    }))
+    .await
 }

@@ -35,7 +35,9 @@ fn group(group_id: &str, group_name: &str) -> GroupSnapshot {
             ip_protocol: "tcp".into(),
             from_port: Some(22),
             to_port: Some(22),
-            peer: Peer::Ipv4 { cidr: "0.0.0.0/0".into() },
+            peer: Peer::Ipv4 {
+                cidr: "0.0.0.0/0".into(),
+            },
             description: None,
             tags: BTreeMap::new(),
         }],
@@ -72,24 +74,36 @@ async fn a_default_vpc_group_named_only_by_name_is_resolved_to_its_id() {
 
 #[tokio::test]
 async fn a_group_that_is_gone_is_skipped_as_deleted() {
-    let detected = handler(&deps(vec![]), fixture("authorize-ingress")).await.unwrap();
+    let detected = handler(&deps(vec![]), fixture("authorize-ingress"))
+        .await
+        .unwrap();
     assert_eq!(detected.status, Status::Skipped);
     let skip = detected.skip.unwrap();
     assert_eq!(skip.reason, SkipReason::Deleted);
-    assert!(skip.detail.contains("sg-0123456789abcdef0"), "{}", skip.detail);
+    assert!(
+        skip.detail.contains("sg-0123456789abcdef0"),
+        "{}",
+        skip.detail
+    );
 }
 
 #[tokio::test]
 async fn moats_own_change_is_skipped_without_reading_the_group() {
     let deps = deps(vec![]);
-    deps.groups.faults.fail_next("snapshot", ErrorType::AccessDenied);
-    let detected = handler(&deps, fixture("revoke-ingress-by-moat")).await.unwrap();
+    deps.groups
+        .faults
+        .fail_next("snapshot", ErrorType::AccessDenied);
+    let detected = handler(&deps, fixture("revoke-ingress-by-moat"))
+        .await
+        .unwrap();
     assert_eq!(detected.skip.unwrap().reason, SkipReason::SelfMade);
 }
 
 #[tokio::test]
 async fn skipped_output_is_what_the_state_machine_matches() {
-    let detected = handler(&deps(vec![]), fixture("authorize-ingress-failed")).await.unwrap();
+    let detected = handler(&deps(vec![]), fixture("authorize-ingress-failed"))
+        .await
+        .unwrap();
     let json = serde_json::to_value(&detected).unwrap();
     assert_eq!(json["status"], "skipped");
     assert_eq!(json["skip"]["reason"], "failedCall");
@@ -99,8 +113,12 @@ async fn skipped_output_is_what_the_state_machine_matches() {
 #[tokio::test]
 async fn throttling_reaches_lambda_as_the_throttled_error_type() {
     let deps = deps(vec![group("sg-0123456789abcdef0", "web")]);
-    deps.groups.faults.fail_next("snapshot", ErrorType::Throttled);
-    let error = handler(&deps, fixture("authorize-ingress")).await.unwrap_err();
+    deps.groups
+        .faults
+        .fail_next("snapshot", ErrorType::Throttled);
+    let error = handler(&deps, fixture("authorize-ingress"))
+        .await
+        .unwrap_err();
     let diagnostic = Diagnostic::from(error);
     assert_eq!(diagnostic.error_type, "Throttled");
 }
@@ -111,5 +129,9 @@ async fn a_bad_event_is_invalid_and_says_where() {
     event.payload["detail"]["eventName"] = "RunInstances".into();
     let diagnostic = Diagnostic::from(handler(&deps(vec![]), event).await.unwrap_err());
     assert_eq!(diagnostic.error_type, "Invalid");
-    assert!(diagnostic.error_message.contains("$.detail.eventName"), "{}", diagnostic.error_message);
+    assert!(
+        diagnostic.error_message.contains("$.detail.eventName"),
+        "{}",
+        diagnostic.error_message
+    );
 }

@@ -74,7 +74,10 @@ pub async fn handler<R: Records, P: Publisher>(
     escalate(deps, &event.payload).await
 }
 
-pub async fn escalate<R: Records, P: Publisher>(deps: &Deps<R, P>, input: &Input) -> Result<Published, Error> {
+pub async fn escalate<R: Records, P: Publisher>(
+    deps: &Deps<R, P>,
+    input: &Input,
+) -> Result<Published, Error> {
     let escalation = escalation_from(input)?;
     let notice = escalation_notice(&escalation);
     let published = publish_once(
@@ -110,7 +113,9 @@ pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
         kind: input.kind,
         reason: reason.to_owned(),
     };
-    let event_id = change.as_ref().map(|change: &moat_domain::event::Change| change.event_id.clone());
+    let event_id = change
+        .as_ref()
+        .map(|change: &moat_domain::event::Change| change.event_id.clone());
     let (cause, dedup_id) = match input.kind {
         Kind::Review => (
             EscalationCause::Review,
@@ -121,10 +126,16 @@ pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
                 .pointer("/error/Error")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid("the state has no error.Error"))?;
-            let cause = state.pointer("/error/Cause").and_then(Value::as_str).unwrap_or("");
+            let cause = state
+                .pointer("/error/Cause")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             (
                 EscalationCause::Failure {
-                    state: state.get("failedState").and_then(Value::as_str).map(str::to_owned),
+                    state: state
+                        .get("failedState")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     error: error.to_owned(),
                     cause: readable_cause(cause),
                 },
@@ -135,7 +146,12 @@ pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
             let rejected = state
                 .pointer("/evaluation/policy/rejected")
                 .ok_or_else(|| invalid("the state has no evaluation.policy.rejected"))?;
-            let text = |name: &str| rejected.get(name).and_then(Value::as_str).map(str::to_owned);
+            let text = |name: &str| {
+                rejected
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
             (
                 EscalationCause::PolicyRejected {
                     location: text("location").unwrap_or_else(|| "the policy store".into()),
@@ -161,7 +177,12 @@ pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
 fn readable_cause(cause: &str) -> String {
     serde_json::from_str::<Value>(cause)
         .ok()
-        .and_then(|value| value.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|value| {
+            value
+                .get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| cause.to_owned())
 }
 

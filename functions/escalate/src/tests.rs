@@ -41,21 +41,37 @@ fn lambda_failure_state() -> Value {
 #[tokio::test]
 async fn a_failure_names_the_step_the_error_and_links_the_execution() {
     let deps = deps();
-    let event = LambdaEvent::new(input(Kind::Failure, lambda_failure_state()), Context::default());
+    let event = LambdaEvent::new(
+        input(Kind::Failure, lambda_failure_state()),
+        Context::default(),
+    );
     handler(&deps, event).await.unwrap();
     let sent = deps.publisher.published();
     assert_eq!(sent.len(), 1);
     let summary = &sent[0].1.summary;
-    assert!(summary.contains("Remediate failed with AccessDenied"), "{summary}");
-    assert!(summary.contains("RevokeSecurityGroupIngress failed with UnauthorizedOperation"), "{summary}");
-    assert!(summary.contains("console.aws.amazon.com/states"), "{summary}");
+    assert!(
+        summary.contains("Remediate failed with AccessDenied"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("RevokeSecurityGroupIngress failed with UnauthorizedOperation"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("console.aws.amazon.com/states"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
 async fn a_retried_escalation_goes_out_once() {
     let deps = deps();
-    escalate(&deps, &input(Kind::Failure, lambda_failure_state())).await.unwrap();
-    let again = escalate(&deps, &input(Kind::Failure, lambda_failure_state())).await.unwrap();
+    escalate(&deps, &input(Kind::Failure, lambda_failure_state()))
+        .await
+        .unwrap();
+    let again = escalate(&deps, &input(Kind::Failure, lambda_failure_state()))
+        .await
+        .unwrap();
     assert!(again.deduplicated);
     assert_eq!(deps.publisher.published().len(), 1);
 }
@@ -67,16 +83,32 @@ async fn a_rejected_policy_is_escalated_once_per_version() {
         "location": "s3://moat-policies/policy.json", "etag": "\"e2\"", "versionId": "v2",
         "error": "$.rules: expected an array"
     }}}});
-    escalate(&deps, &input(Kind::PolicyRejected, state.clone())).await.unwrap();
+    escalate(&deps, &input(Kind::PolicyRejected, state.clone()))
+        .await
+        .unwrap();
     let mut other_execution = input(Kind::PolicyRejected, state);
     other_execution.execution_arn = format!("{EXECUTION}-2");
-    assert!(escalate(&deps, &other_execution).await.unwrap().deduplicated);
-    assert!(deps.publisher.published()[0].1.summary.contains("$.rules: expected an array"));
+    assert!(
+        escalate(&deps, &other_execution)
+            .await
+            .unwrap()
+            .deduplicated
+    );
+    assert!(
+        deps.publisher.published()[0]
+            .1
+            .summary
+            .contains("$.rules: expected an array")
+    );
 }
 
 #[tokio::test]
 async fn a_failure_without_an_error_is_invalid() {
-    let diagnostic = Diagnostic::from(escalate(&deps(), &input(Kind::Failure, json!({}))).await.unwrap_err());
+    let diagnostic = Diagnostic::from(
+        escalate(&deps(), &input(Kind::Failure, json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(diagnostic.error_type, "Invalid");
 }
 
@@ -91,6 +123,10 @@ async fn a_review_carries_the_review_findings() {
     });
     escalate(&deps, &input(Kind::Review, state)).await.unwrap();
     let notice = &deps.publisher.published()[0].1;
-    assert!(notice.summary.contains("tcp/5432 open to 10.0.0.0/8"), "{}", notice.summary);
+    assert!(
+        notice.summary.contains("tcp/5432 open to 10.0.0.0/8"),
+        "{}",
+        notice.summary
+    );
     assert_eq!(notice.dedup_key, "escalate/review/evt-9");
 }

@@ -10,5 +10,8 @@ fn a_missing_or_bad_setting_stops_the_cold_start_and_is_named() {
         .expect("the binary runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("MOAT_ESCALATION_TOPIC_ARN"), "stderr names MOAT_ESCALATION_TOPIC_ARN: {stderr}");
+    assert!(
+        stderr.contains("MOAT_ESCALATION_TOPIC_ARN"),
+        "stderr names MOAT_ESCALATION_TOPIC_ARN: {stderr}"
+    );
 }

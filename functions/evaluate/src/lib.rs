@@ -146,7 +146,10 @@ impl<S: PolicySource> Deps<S> {
     async fn policy(&self) -> Result<Loaded, Error> {
         let current_etag = self.policies.etag(&self.bucket, &self.key).await?;
         let cached = self.cached();
-        if let Some(loaded) = cached.as_ref().filter(|loaded| loaded.current_etag == current_etag) {
+        if let Some(loaded) = cached
+            .as_ref()
+            .filter(|loaded| loaded.current_etag == current_etag)
+        {
             return Ok(loaded.clone());
         }
         let object = self.policies.fetch(&self.bucket, &self.key).await?;
@@ -176,7 +179,11 @@ impl<S: PolicySource> Deps<S> {
 
     /// On a cold start with an invalid current version: the newest older
     /// version that validates.
-    async fn newest_valid_version(&self, current: &PolicyObject, rejected: RejectedPolicy) -> Result<Loaded, Error> {
+    async fn newest_valid_version(
+        &self,
+        current: &PolicyObject,
+        rejected: RejectedPolicy,
+    ) -> Result<Loaded, Error> {
         let versions = self.policies.versions(&self.bucket, &self.key).await?;
         for version_id in versions
             .iter()
@@ -194,7 +201,10 @@ impl<S: PolicySource> Deps<S> {
         }
         Err(Error::NoValidPolicy {
             location: self.location(),
-            reason: format!("the current version is invalid ({}) and no older version is valid", rejected.error),
+            reason: format!(
+                "the current version is invalid ({}) and no older version is valid",
+                rejected.error
+            ),
         })
     }
 }

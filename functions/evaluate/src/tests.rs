@@ -45,8 +45,16 @@ async fn ssh_open_to_the_world_is_remediated_by_rule_id() {
     assert!(!judgement.needs_review);
     assert_eq!(judgement.policy.id, "moat-default");
     assert_eq!(judgement.policy.version_id.as_deref(), Some("v1"));
-    let reasons: Vec<_> = judgement.evaluation.findings.iter().map(|f| f.reason.as_str()).collect();
-    assert!(reasons.iter().any(|reason| reason.contains("EC2.13")), "{reasons:?}");
+    let reasons: Vec<_> = judgement
+        .evaluation
+        .findings
+        .iter()
+        .map(|f| f.reason.as_str())
+        .collect();
+    assert!(
+        reasons.iter().any(|reason| reason.contains("EC2.13")),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test]
@@ -71,7 +79,9 @@ async fn the_output_carries_the_verdict_at_the_top_for_the_choice_state() {
 async fn a_warm_function_does_not_download_an_unchanged_policy() {
     let deps = deps_with(&[builtin()]).await;
     handler(&deps, input("detected-ssh-open")).await.unwrap();
-    deps.policies.faults.fail_next("fetch", ErrorType::AccessDenied);
+    deps.policies
+        .faults
+        .fail_next("fetch", ErrorType::AccessDenied);
     handler(&deps, input("detected-ssh-open"))
         .await
         .expect("the cached policy is used while the ETag is unchanged");
@@ -81,14 +91,24 @@ async fn a_warm_function_does_not_download_an_unchanged_policy() {
 async fn an_invalid_upload_is_refused_and_the_last_good_version_judges() {
     let deps = deps_with(&[builtin()]).await;
     handler(&deps, input("detected-ssh-open")).await.unwrap();
-    deps.policies.put(BUCKET, KEY, "{\"rules\": 42}").await.unwrap();
+    deps.policies
+        .put(BUCKET, KEY, "{\"rules\": 42}")
+        .await
+        .unwrap();
 
     let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
     assert_eq!(judgement.evaluation.verdict, Verdict::Remediate);
     assert_eq!(judgement.policy.version_id.as_deref(), Some("v1"));
-    let rejected = judgement.policy.rejected.expect("the bad version is reported");
+    let rejected = judgement
+        .policy
+        .rejected
+        .expect("the bad version is reported");
     assert_eq!(rejected.version_id.as_deref(), Some("v2"));
-    assert!(rejected.error.contains("$"), "the error names a JSON path: {}", rejected.error);
+    assert!(
+        rejected.error.contains("$"),
+        "the error names a JSON path: {}",
+        rejected.error
+    );
 }
 
 #[tokio::test]
@@ -96,21 +116,36 @@ async fn a_cold_start_on_an_invalid_version_falls_back_to_the_newest_valid_one()
     let deps = deps_with(&[builtin(), builtin(), "not json"]).await;
     let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
     assert_eq!(judgement.policy.version_id.as_deref(), Some("v2"));
-    assert_eq!(judgement.policy.rejected.unwrap().version_id.as_deref(), Some("v3"));
+    assert_eq!(
+        judgement.policy.rejected.unwrap().version_id.as_deref(),
+        Some("v3")
+    );
 }
 
 #[tokio::test]
 async fn no_valid_version_at_all_is_a_config_error() {
     let deps = deps_with(&["not json", "{}"]).await;
-    let error = handler(&deps, input("detected-ssh-open")).await.unwrap_err();
+    let error = handler(&deps, input("detected-ssh-open"))
+        .await
+        .unwrap_err();
     let diagnostic = Diagnostic::from(error);
     assert_eq!(diagnostic.error_type, "Config");
-    assert!(diagnostic.error_message.contains("s3://policies/policy.json"), "{}", diagnostic.error_message);
+    assert!(
+        diagnostic
+            .error_message
+            .contains("s3://policies/policy.json"),
+        "{}",
+        diagnostic.error_message
+    );
 }
 
 #[tokio::test]
 async fn a_missing_policy_object_is_a_config_error() {
     let deps = deps_with(&[]).await;
-    let diagnostic = Diagnostic::from(handler(&deps, input("detected-ssh-open")).await.unwrap_err());
+    let diagnostic = Diagnostic::from(
+        handler(&deps, input("detected-ssh-open"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(diagnostic.error_type, "Config");
 }

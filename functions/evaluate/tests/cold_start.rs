@@ -5,10 +5,12 @@
 fn a_missing_or_bad_setting_stops_the_cold_start_and_is_named() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_evaluate"))
         .env_clear()
-        
         .output()
         .expect("the binary runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("MOAT_POLICY_BUCKET"), "stderr names MOAT_POLICY_BUCKET: {stderr}");
+    assert!(
+        stderr.contains("MOAT_POLICY_BUCKET"),
+        "stderr names MOAT_POLICY_BUCKET: {stderr}"
+    );
 }

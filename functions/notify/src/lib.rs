@@ -78,7 +78,10 @@ pub async fn handler<R: Records, P: Publisher>(
     notify(deps, &event.payload).await
 }
 
-pub async fn notify<R: Records, P: Publisher>(deps: &Deps<R, P>, input: &Input) -> Result<Published, Error> {
+pub async fn notify<R: Records, P: Publisher>(
+    deps: &Deps<R, P>,
+    input: &Input,
+) -> Result<Published, Error> {
     let state = &input.state;
     let now = (deps.clock)();
     let audit = AuditRecord::new(

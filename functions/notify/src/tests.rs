@@ -11,7 +11,8 @@ fn state(verdict_action: Option<Action>) -> PipelineState {
         "{}/../../crates/moat-domain/fixtures/pipeline/detected-ssh-open.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    let detected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let detected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let findings = verdict_action
         .map(|action| Finding {
             policy_rule_id: "ec2-13-ssh-open".into(),
@@ -52,7 +53,10 @@ fn input(state: PipelineState, execution: &str) -> Input {
 #[tokio::test]
 async fn a_finding_is_announced_once_with_an_audit_record() {
     let deps = deps();
-    let event = LambdaEvent::new(input(state(Some(Action::Notify)), "exec-1"), Context::default());
+    let event = LambdaEvent::new(
+        input(state(Some(Action::Notify)), "exec-1"),
+        Context::default(),
+    );
     let published = handler(&deps, event).await.unwrap();
     assert!(!published.deduplicated);
     let sent = deps.publisher.published();
@@ -67,8 +71,12 @@ async fn a_finding_is_announced_once_with_an_audit_record() {
 #[tokio::test]
 async fn a_duplicate_delivery_publishes_nothing_more() {
     let deps = deps();
-    notify(&deps, &input(state(Some(Action::Notify)), "exec-1")).await.unwrap();
-    let again = notify(&deps, &input(state(Some(Action::Notify)), "exec-2")).await.unwrap();
+    notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+        .await
+        .unwrap();
+    let again = notify(&deps, &input(state(Some(Action::Notify)), "exec-2"))
+        .await
+        .unwrap();
     assert!(again.deduplicated);
     assert_eq!(deps.publisher.published().len(), 1);
 }
@@ -86,10 +94,18 @@ async fn the_state_without_backup_or_remediation_parses() {
 #[tokio::test]
 async fn a_failed_publish_is_retryable_and_leaves_the_audit_record() {
     let deps = deps();
-    deps.publisher.faults.fail_next("publish", ErrorType::Retryable);
-    let diagnostic = Diagnostic::from(notify(&deps, &input(state(Some(Action::Notify)), "exec-1")).await.unwrap_err());
+    deps.publisher
+        .faults
+        .fail_next("publish", ErrorType::Retryable);
+    let diagnostic = Diagnostic::from(
+        notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(diagnostic.error_type, "Retryable");
     assert_eq!(deps.records.audits().len(), 1);
-    notify(&deps, &input(state(Some(Action::Notify)), "exec-1")).await.unwrap();
+    notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+        .await
+        .unwrap();
     assert_eq!(deps.publisher.published().len(), 1);
 }

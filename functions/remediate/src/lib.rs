@@ -101,7 +101,8 @@ pub async fn remediate<G: SecurityGroups, R: Records>(
         .get_backup(&input.backup.backup_id)
         .await?
         .ok_or_else(|| missing("does not exist".into()))?;
-    verify_backup(&backup, plan).map_err(|error| missing(format!("does not cover the plan: {error}")))?;
+    verify_backup(&backup, plan)
+        .map_err(|error| missing(format!("does not cover the plan: {error}")))?;
 
     let mut done = Revoked::default();
     if !plan.dry_run {
@@ -111,7 +112,13 @@ pub async fn remediate<G: SecurityGroups, R: Records>(
         ] {
             let revoked = deps
                 .groups
-                .revoke(&plan.account, &plan.region, &plan.group_id, direction, rule_ids)
+                .revoke(
+                    &plan.account,
+                    &plan.region,
+                    &plan.group_id,
+                    direction,
+                    rule_ids,
+                )
                 .await?;
             done.revoked.extend(revoked.revoked);
             done.already_gone.extend(revoked.already_gone);
@@ -144,7 +151,13 @@ pub async fn remediate<G: SecurityGroups, R: Records>(
         after,
         finished_at: now,
     };
-    let audit = AuditRecord::new(&input.change, &input.snapshot, &input.evaluation, Some(&outcome), now);
+    let audit = AuditRecord::new(
+        &input.change,
+        &input.snapshot,
+        &input.evaluation,
+        Some(&outcome),
+        now,
+    );
     deps.records.put_audit(&audit).await?;
     tracing::info!(
         group_id = %plan.group_id,

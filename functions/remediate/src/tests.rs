@@ -12,7 +12,8 @@ fn detected() -> (Change, GroupSnapshot) {
         "{}/../../crates/moat-domain/fixtures/pipeline/detected-ssh-open.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    let detected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let detected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     (
         serde_json::from_value(detected["change"].clone()).unwrap(),
         serde_json::from_value(detected["snapshot"].clone()).unwrap(),
@@ -88,7 +89,13 @@ async fn without_a_backup_nothing_is_revoked() {
     input.backup.backup_id = "sg-0123456789abcdef0/some-other-event".into();
     let diagnostic = Diagnostic::from(remediate(&deps, &input).await.unwrap_err());
     assert_eq!(diagnostic.error_type, "BackupMissing");
-    assert!(deps.groups.get(&input.plan.group_id).unwrap().rule("sgr-0022").is_some());
+    assert!(
+        deps.groups
+            .get(&input.plan.group_id)
+            .unwrap()
+            .rule("sgr-0022")
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -98,7 +105,11 @@ async fn a_backup_that_does_not_cover_the_plan_stops_remediation() {
     input.plan.revoke_ingress.push("sgr-not-backed-up".into());
     let diagnostic = Diagnostic::from(remediate(&deps, &input).await.unwrap_err());
     assert_eq!(diagnostic.error_type, "BackupMissing");
-    assert!(diagnostic.error_message.contains("sgr-not-backed-up"), "{}", diagnostic.error_message);
+    assert!(
+        diagnostic.error_message.contains("sgr-not-backed-up"),
+        "{}",
+        diagnostic.error_message
+    );
     let group = deps.groups.get(&input.plan.group_id).unwrap();
     assert_eq!(group.rules.len(), 3, "nothing was revoked");
 }
@@ -111,7 +122,10 @@ async fn a_dry_run_changes_nothing_and_says_what_it_would_do() {
     assert!(outcome.dry_run);
     assert!(outcome.revoked.is_empty());
     assert_eq!(outcome.planned, ["sgr-0022"]);
-    assert_eq!(deps.groups.get(&input.plan.group_id).unwrap().rules.len(), 3);
+    assert_eq!(
+        deps.groups.get(&input.plan.group_id).unwrap().rules.len(),
+        3
+    );
 }
 
 #[tokio::test]
