@@ -66,7 +66,7 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
 
 /// Builds every binary of the workspace with the same features as the
 /// tests, so a demo after the tests (or before) builds nothing twice.
-fn build_functions() -> anyhow::Result<()> {
+pub(crate) fn build_functions() -> anyhow::Result<()> {
     eprintln!("demo: building the functions (cargo build --workspace --bins)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     setup::run_checked(Command::new(cargo).args(["build", "--workspace", "--bins"]))

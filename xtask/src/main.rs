@@ -3,6 +3,7 @@
 //! One binary: `main` reads the command name and hands the remaining
 //! arguments to that command's module, which parses them itself.
 
+mod bench;
 mod demo;
 mod policy;
 mod setup;
@@ -17,14 +18,15 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  demo [--logs]     the whole pipeline on one machine: a scenario, its executions, checks
-  setup             install what the tests and the demo need (moto, in .moto-venv)
-  test [args]       install what the tests need, then run every test (extra args go to cargo test)
+  demo [--logs]          the whole pipeline on one machine: a scenario, its executions, checks
+  test [args]            install what the tests need, then run every test (args go to cargo test)
+  setup                  install what the tests and the demo need (moto, in .moto-venv)
+  bench [--changes N]    change -> remediated latency on the local stack, cold and warm, per state
   sfn run <definition.json> [--input <json|@file>] [--function NAME=PATH]... [--virtual-time]
-                    run a state machine on the local executor
+                         run a state machine on the local executor
   policy validate <file>
-  policy eval --policy <file> --group <file>
-  policy push <file>
+  policy eval --policy <file> --group <file> [--today YYYY-MM-DD]
+  policy push <file> --bucket <name> [--key <key>] [--yes]
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match command.as_str() {
         "sfn" => sfn::run(rest),
+        "bench" => bench::run(rest),
         "demo" => demo::run(rest),
         "policy" => policy::run(rest),
         "setup" => setup::run(rest),

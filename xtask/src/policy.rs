@@ -8,7 +8,10 @@
 //!   The group file is either a Moat snapshot (as backups store it) or the
 //!   JSON printed by `aws ec2 describe-security-group-rules`, optionally with
 //!   the group's `describe-security-groups` entry under `SecurityGroups`.
-//! - `push` uploads to the policy bucket; it needs the AWS adapter.
+//! - `push <file> --bucket <name> [--key <key>] [--yes]` validates the file,
+//!   shows what the bucket holds now and what would change, and uploads only
+//!   with `--yes`. AWS access comes from the standard environment (profile,
+//!   `AWS_REGION`, `AWS_ENDPOINT_URL` for a local stack).
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +26,7 @@ use moat_domain::snapshot::GroupSnapshot;
 const USAGE: &str = "\
 usage: cargo xtask policy validate <file>
        cargo xtask policy eval --policy <file> --group <file> [--today YYYY-MM-DD] [--account ID] [--region NAME]
-       cargo xtask policy push <file>";
+       cargo xtask policy push <file> --bucket <name> [--key <key>] [--yes]";
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut args = args.into_iter();
@@ -34,7 +37,7 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     match command.as_str() {
         "validate" => Validate::parse(rest)?.run(),
         "eval" => Eval::parse(rest)?.run(),
-        "push" => anyhow::bail!("policy push needs the AWS adapter; not wired yet"),
+        "push" => Push::parse(rest)?.run(),
         other => bail!("unknown subcommand `policy {other}`\n\n{USAGE}"),
     }
 }
@@ -166,5 +169,163 @@ impl Eval {
                 )
             })
         }
+    }
+}
+
+struct Push {
+    file: PathBuf,
+    bucket: String,
+    key: String,
+    yes: bool,
+}
+
+impl Push {
+    fn parse(args: Vec<String>) -> anyhow::Result<Push> {
+        let mut parser = lexopt::Parser::from_args(args);
+        let (mut file, mut bucket, mut key, mut yes) =
+            (None, None, "policy.json".to_owned(), false);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("bucket") => bucket = Some(parser.value()?.parse()?),
+                Long("key") => key = parser.value()?.parse()?,
+                Long("yes") => yes = true,
+                Value(value) if file.is_none() => file = Some(PathBuf::from(value)),
+                other => return Err(other.unexpected().into()),
+            }
+        }
+        let (Some(file), Some(bucket)) = (file, bucket) else {
+            bail!("push needs <file> and --bucket\n\n{USAGE}");
+        };
+        Ok(Push {
+            file,
+            bucket,
+            key,
+            yes,
+        })
+    }
+
+    fn run(self) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async { self.push_with(&moat_aws::config::load().await).await })
+    }
+
+    /// Validates, shows the plan, and uploads only with `--yes`.
+    async fn push_with(&self, config: &moat_aws::SdkConfig) -> anyhow::Result<()> {
+        // Validate before anything touches AWS: a bad file never leaves.
+        let policy = load_policy(&self.file)?;
+        let body = read(&self.file)?;
+        let location = format!("s3://{}/{}", self.bucket, self.key);
+        {
+            use moat_aws::policy_store::{PolicySource, S3PolicySource};
+            let source = S3PolicySource::new(moat_aws::s3::Client::new(config));
+            let current = match source.fetch(&self.bucket, &self.key).await {
+                Ok(object) => Some(object),
+                Err(error) if error.is_not_found() => None,
+                Err(error) => {
+                    return Err(anyhow::Error::new(error).context(format!("reading {location}")));
+                }
+            };
+            match &current {
+                Some(object) if object.body == body => {
+                    println!(
+                        "{location} already holds this file (etag {}); nothing to do",
+                        object.etag
+                    );
+                    return Ok(());
+                }
+                Some(object) => match Policy::from_json(&object.body) {
+                    Ok(old) => println!(
+                        "{location} now: policy {} version {}, {} rules (etag {})",
+                        old.id(),
+                        old.version(),
+                        old.rules().len(),
+                        object.etag
+                    ),
+                    Err(_) => println!("{location} now: an invalid policy (etag {})", object.etag),
+                },
+                None => println!("{location} does not exist yet"),
+            }
+            println!(
+                "would upload {}: policy {} version {}, {} rules",
+                self.file.display(),
+                policy.id(),
+                policy.version(),
+                policy.rules().len()
+            );
+            if !self.yes {
+                println!("dry run: nothing uploaded; run again with --yes to upload");
+                return Ok(());
+            }
+            let object = source
+                .put(&self.bucket, &self.key, &body)
+                .await
+                .with_context(|| format!("uploading to {location}"))?;
+            println!(
+                "uploaded: etag {}, version {}",
+                object.etag,
+                object
+                    .version_id
+                    .as_deref()
+                    .unwrap_or("(bucket not versioned)")
+            );
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_aws::policy_store::{PolicySource, S3PolicySource};
+
+    use super::*;
+
+    fn push(file: &str, yes: bool) -> Push {
+        Push {
+            file: local_aws::workspace_root().join(file),
+            bucket: "push-test".into(),
+            key: "policy.json".into(),
+            yes,
+        }
+    }
+
+    #[tokio::test]
+    async fn push_is_a_dry_run_until_yes_and_never_uploads_an_invalid_file() {
+        let moto = local_aws::Moto::start("us-east-1").unwrap_or_else(|error| panic!("{error}"));
+        let config = moat_aws::config::local(&moto.endpoint_url(), "us-east-1").await;
+        let s3 = moat_aws::s3::Client::new(&config);
+        s3.create_bucket().bucket("push-test").send().await.unwrap();
+        let source = S3PolicySource::new(s3);
+
+        push("policies/default.json", false)
+            .push_with(&config)
+            .await
+            .unwrap();
+        assert!(
+            source.fetch("push-test", "policy.json").await.is_err(),
+            "a dry run uploads nothing"
+        );
+
+        push("policies/default.json", true)
+            .push_with(&config)
+            .await
+            .unwrap();
+        let uploaded = source.fetch("push-test", "policy.json").await.unwrap();
+        assert_eq!(uploaded.body, moat_domain::policy::BUILTIN_JSON);
+
+        let invalid = push("xtask/Cargo.toml", true)
+            .push_with(&config)
+            .await
+            .unwrap_err();
+        assert!(
+            invalid.to_string().contains("not a valid policy"),
+            "{invalid:#}"
+        );
+        let still = source.fetch("push-test", "policy.json").await.unwrap();
+        assert_eq!(
+            still.etag, uploaded.etag,
+            "the invalid file was not uploaded"
+        );
     }
 }

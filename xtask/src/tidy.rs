@@ -317,3 +317,57 @@ fn sdk_crates_share_one_feature_set() {
         );
     }
 }
+
+/// `cargo xtask` builds only xtask's dependency graph. If any crate in it
+/// resolved other features than in the workspace build, a fresh clone would
+/// compile it (and the AWS SDK above it) twice.
+#[test]
+fn xtask_builds_with_the_workspace_features() {
+    let features = |selection: &[&str], edges: &str| -> BTreeSet<String> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = std::process::Command::new(cargo)
+            .current_dir(root())
+            .args([
+                "tree",
+                "--offline",
+                "--locked",
+                "--prefix",
+                "none",
+                "-e",
+                edges,
+            ])
+            .args(selection)
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.contains(" feature \"") && !line.contains("(command-line)"))
+            .map(|line| line.trim_end_matches(" (*)").to_owned())
+            .collect()
+    };
+    let xtask = features(&["-p", "xtask"], "features,normal,build");
+    let workspace = features(&["--workspace"], "features,normal,build,dev");
+    let packages: BTreeSet<&str> = xtask
+        .iter()
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    let missing: Vec<&String> = workspace
+        .iter()
+        .filter(|line| {
+            line.split(' ')
+                .next()
+                .is_some_and(|package| packages.contains(package))
+        })
+        .filter(|line| !xtask.contains(*line))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "crates xtask shares with the workspace get fewer features in `cargo xtask`; \
+         give xtask a dependency that enables them: {missing:#?}"
+    );
+}

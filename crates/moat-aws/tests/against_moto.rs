@@ -515,3 +515,36 @@ async fn policies_come_from_a_versioned_bucket() {
     let missing = source.fetch("policy-test", "nope.json").await.unwrap_err();
     assert_eq!(missing.error_type(), moat_domain::ErrorType::NotFound);
 }
+
+#[tokio::test]
+async fn with_a_member_role_calls_run_in_the_groups_account() {
+    let config = config().await;
+    let ec2 = ec2_sdk::Client::new(&config);
+    let group_id = new_group(&ec2, "assume-role-test").await;
+    let access = MemberAccess {
+        role_name: Some("moat-member".into()),
+        external_id: Some("moat-external-id".into()),
+        session_name: "moat-test".into(),
+    };
+    let groups = Ec2SecurityGroups::new(Accounts::new(config.clone(), access));
+
+    // The role is assumed in the group's own account: the group is there.
+    let own = groups.snapshot(ACCOUNT, REGION, &group_id).await.unwrap();
+    assert!(
+        own.is_some(),
+        "the assumed role sees the group in its account"
+    );
+    // In another account the assumed role sees that account, where this
+    // group does not exist: proof the calls used the assumed credentials.
+    let other = groups
+        .snapshot("111111111111", REGION, &group_id)
+        .await
+        .unwrap();
+    assert_eq!(other, None);
+
+    let error = groups
+        .snapshot("not-an-account", REGION, &group_id)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), moat_domain::ErrorType::Config);
+}
