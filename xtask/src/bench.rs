@@ -57,7 +57,8 @@ async fn measure(count: usize) -> anyhow::Result<()> {
     let changes = Changes::new(&stack);
     let vpc = changes.create_vpc("10.50.0.0/16").await?;
     let mut latencies = Vec::new();
-    let mut per_state: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    // In the order the states ran, as the console lists them.
+    let mut per_state: Vec<(String, Vec<i64>)> = Vec::new();
     for index in 0..count {
         let group = changes
             .existing_group(&vpc, &format!("bench-{index}"), &BTreeMap::new())
@@ -87,10 +88,10 @@ async fn measure(count: usize) -> anyhow::Result<()> {
         latencies.push((stop.with_timezone(&Utc) - made_at).num_milliseconds());
         if index > 0 {
             for state in timeline(result) {
-                per_state
-                    .entry(state.name)
-                    .or_default()
-                    .push(state.milliseconds);
+                match per_state.iter_mut().find(|(name, _)| *name == state.name) {
+                    Some((_, times)) => times.push(state.milliseconds),
+                    None => per_state.push((state.name, vec![state.milliseconds])),
+                }
             }
         }
     }

@@ -234,6 +234,31 @@ pub async fn verify(
             .count()
     };
 
+    let hub_findings = moat_aws::securityhub::Client::new(&stack.config)
+        .get_findings()
+        .send()
+        .await
+        .map_err(|error| crate::aws_error("GetFindings", stack.region(), error))?
+        .findings
+        .unwrap_or_default();
+    let hub_states = |group_id: &str| -> Vec<String> {
+        hub_findings
+            .iter()
+            .filter(|finding| {
+                finding
+                    .resources()
+                    .iter()
+                    .any(|resource| resource.id().is_some_and(|id| id.ends_with(group_id)))
+            })
+            .filter_map(|finding| {
+                finding
+                    .workflow()?
+                    .status()
+                    .map(|status| status.as_str().to_owned())
+            })
+            .collect()
+    };
+
     let mut checks = Vec::new();
     let mut check = |claim: String, passed: bool, detail: String| {
         checks.push(Check {
@@ -398,6 +423,12 @@ pub async fn verify(
                     count == 1,
                     format!("{count} received"),
                 );
+                let states = hub_states(&group.group_id);
+                check(
+                    format!("{}: its Security Hub findings are resolved", group.label),
+                    !states.is_empty() && states.iter().all(|state| state == "RESOLVED"),
+                    format!("workflow states {states:?}"),
+                );
             }
             Expect::Untouched => {
                 check(
@@ -413,6 +444,12 @@ pub async fn verify(
                     format!("{}: no notification", group.label),
                     count == 0,
                     format!("{count} received"),
+                );
+                let states = hub_states(&group.group_id);
+                check(
+                    format!("{}: no Security Hub finding", group.label),
+                    states.is_empty(),
+                    format!("workflow states {states:?}"),
                 );
             }
         }

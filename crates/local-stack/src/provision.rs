@@ -142,6 +142,12 @@ pub(crate) async fn provision(
         topic(spec.notification_topic.clone(), notification_inbox_arn).await?;
     let escalation_topic_arn = topic(spec.escalation_topic.clone(), escalation_inbox_arn).await?;
 
+    moat_aws::securityhub::Client::new(config)
+        .enable_security_hub()
+        .send()
+        .await
+        .map_err(|error| aws_error("EnableSecurityHub", region, error))?;
+
     let events = aws_sdk_eventbridge::Client::new(config);
     let event_rule_arn = events
         .put_rule()

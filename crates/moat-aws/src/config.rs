@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 
+use moat_domain::arn::partition_of;
+
 use crate::Error;
 
 /// Loads the SDK configuration the standard way: region, endpoint and
@@ -163,27 +165,9 @@ fn is_account_id(account: &str) -> bool {
     account.len() == 12 && account.bytes().all(|byte| byte.is_ascii_digit())
 }
 
-/// The ARN partition a region belongs to.
-fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partitions_follow_the_region() {
-        assert_eq!(partition_of("us-east-1"), "aws");
-        assert_eq!(partition_of("cn-north-1"), "aws-cn");
-        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
-    }
 
     #[test]
     fn account_ids_are_twelve_digits() {

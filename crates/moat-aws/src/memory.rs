@@ -17,6 +17,8 @@ use crate::ec2::{Revoked, SecurityGroups};
 use crate::policy_store::{PolicyObject, PolicySource};
 use crate::publish::Publisher;
 use crate::records::{CLAIM_STALE_AFTER_SECONDS, Claim, Records, Stored};
+use crate::security_hub::FindingsSink;
+use moat_domain::security_hub::SecurityHubFinding;
 
 /// Failures to inject, by operation name (`"revoke"`, `"publish"`, ...):
 /// each queued error is returned once, in order.
@@ -373,5 +375,29 @@ impl PolicySource for MemoryPolicySource {
         };
         versions.push(object.clone());
         Ok(object)
+    }
+}
+
+/// A Security Hub that keeps the findings by id, as an import would.
+#[derive(Debug, Default)]
+pub struct MemoryFindings {
+    findings: Mutex<BTreeMap<String, SecurityHubFinding>>,
+    pub faults: Faults,
+}
+
+impl MemoryFindings {
+    pub fn findings(&self) -> Vec<SecurityHubFinding> {
+        lock(&self.findings).values().cloned().collect()
+    }
+}
+
+impl FindingsSink for MemoryFindings {
+    async fn import(&self, findings: &[SecurityHubFinding]) -> Result<(), Error> {
+        self.faults.check("import")?;
+        let mut stored = lock(&self.findings);
+        for finding in findings {
+            stored.insert(finding.id.clone(), finding.clone());
+        }
+        Ok(())
     }
 }

@@ -548,3 +548,52 @@ async fn with_a_member_role_calls_run_in_the_groups_account() {
         .unwrap_err();
     assert_eq!(error.error_type(), moat_domain::ErrorType::Config);
 }
+
+#[tokio::test]
+async fn findings_are_imported_into_security_hub_and_updated_in_place() {
+    use moat_aws::security_hub::{FindingsSink, SecurityHub};
+    use moat_domain::evaluation::{Action, Evaluation, Finding, Severity};
+
+    let config = config().await;
+    let client = moat_aws::securityhub::Client::new(&config);
+    let sink = SecurityHub::new(client.clone());
+    let group = backup("sg-0hub", "evt-hub", &[]).snapshot;
+    let change = backup("sg-0hub", "evt-hub", &[]).change;
+    let evaluation = Evaluation::from_findings(vec![Finding {
+        policy_rule_id: "ec2-13-ssh-open".into(),
+        title: "SSH from the internet".into(),
+        controls: vec!["EC2.13".into()],
+        severity: Severity::High,
+        action: Action::Remediate,
+        security_group_rule_ids: vec!["sgr-22".into()],
+        reason: "tcp/22 open to 0.0.0.0/0 (EC2.13)".into(),
+    }]);
+    let open =
+        moat_domain::security_hub::findings_for(&change, &group, &evaluation, None, Utc::now());
+    sink.import(&open).await.unwrap();
+    let mut resolved = open.clone();
+    resolved[0].workflow_status = "RESOLVED".into();
+    resolved[0].compliance_status = "PASSED".into();
+    sink.import(&resolved).await.unwrap();
+
+    let found = client
+        .get_findings()
+        .send()
+        .await
+        .unwrap()
+        .findings
+        .unwrap_or_default();
+    let ours: Vec<_> = found
+        .iter()
+        .filter(|finding| finding.id() == Some(open[0].id.as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1, "the second import updated the first finding");
+    assert_eq!(
+        ours[0]
+            .workflow()
+            .and_then(|workflow| workflow.status())
+            .map(|status| status.as_str()),
+        Some("RESOLVED")
+    );
+    assert_eq!(ours[0].resources()[0].r#type(), Some("AwsEc2SecurityGroup"));
+}

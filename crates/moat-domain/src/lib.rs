@@ -5,6 +5,7 @@
 //! clock: time comes in as an argument. That keeps every decision Moat makes
 //! testable with plain unit tests, and keeps the functions thin.
 
+pub mod arn;
 pub mod describe;
 pub mod error;
 pub mod evaluation;
@@ -13,6 +14,7 @@ pub mod notification;
 pub mod plan;
 pub mod policy;
 pub mod records;
+pub mod security_hub;
 pub mod snapshot;
 
 pub use error::{Error, ErrorType};

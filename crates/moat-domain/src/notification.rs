@@ -286,7 +286,8 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// Shortens `text` to `max` characters, marking the cut with an ellipsis.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }

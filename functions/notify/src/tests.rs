@@ -1,7 +1,7 @@
 //! Handler tests: records and publisher in memory.
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use moat_aws::memory::{MemoryPublisher, MemoryRecords};
+use moat_aws::memory::{MemoryFindings, MemoryPublisher, MemoryRecords};
 use moat_domain::evaluation::{Action, Finding, Severity, Verdict};
 
 use super::*;
@@ -34,11 +34,12 @@ fn state(verdict_action: Option<Action>) -> PipelineState {
     }
 }
 
-fn deps() -> Deps<MemoryRecords, MemoryPublisher> {
+fn deps() -> Deps<MemoryRecords, MemoryPublisher, MemoryFindings> {
     Deps {
         records: MemoryRecords::default(),
         publisher: MemoryPublisher::default(),
         topic_arn: "arn:aws:sns:us-east-1:123456789012:moat-notifications".into(),
+        findings: Some(MemoryFindings::default()),
         clock: || "2026-11-20T09:15:00Z".parse().unwrap(),
     }
 }
@@ -57,8 +58,14 @@ async fn a_finding_is_announced_once_with_an_audit_record() {
         input(state(Some(Action::Notify)), "exec-1"),
         Context::default(),
     );
-    let published = handler(&deps, event).await.unwrap();
-    assert!(!published.deduplicated);
+    let notified = handler(&deps, event).await.unwrap();
+    assert!(!notified.published.deduplicated);
+    assert_eq!(notified.security_hub_findings, 1);
+    let filed = deps.findings.as_ref().unwrap().findings();
+    assert_eq!(
+        filed[0].compliance_status, "FAILED",
+        "a notify finding is left in place"
+    );
     let sent = deps.publisher.published();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, deps.topic_arn);
@@ -77,8 +84,13 @@ async fn a_duplicate_delivery_publishes_nothing_more() {
     let again = notify(&deps, &input(state(Some(Action::Notify)), "exec-2"))
         .await
         .unwrap();
-    assert!(again.deduplicated);
+    assert!(again.published.deduplicated);
     assert_eq!(deps.publisher.published().len(), 1);
+    assert_eq!(
+        deps.findings.as_ref().unwrap().findings().len(),
+        1,
+        "re-importing updates the same finding"
+    );
 }
 
 #[tokio::test]
@@ -108,4 +120,35 @@ async fn a_failed_publish_is_retryable_and_leaves_the_audit_record() {
         .await
         .unwrap();
     assert_eq!(deps.publisher.published().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_import_is_retryable_and_the_retry_publishes_nothing_twice() {
+    let deps = deps();
+    deps.findings
+        .as_ref()
+        .unwrap()
+        .faults
+        .fail_next("import", ErrorType::Throttled);
+    let diagnostic = Diagnostic::from(
+        notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(diagnostic.error_type, "Throttled");
+    notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+        .await
+        .unwrap();
+    assert_eq!(deps.publisher.published().len(), 1);
+    assert_eq!(deps.findings.as_ref().unwrap().findings().len(), 1);
+}
+
+#[tokio::test]
+async fn with_security_hub_off_nothing_is_imported() {
+    let mut deps = deps();
+    deps.findings = None;
+    let notified = notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+        .await
+        .unwrap();
+    assert_eq!(notified.security_hub_findings, 0);
 }
