@@ -115,7 +115,8 @@ impl Error {
     pub fn error_type(&self) -> ErrorType {
         match self {
             Error::Service { error_type, .. } => *error_type,
-            Error::Transport { .. } | Error::ClaimBusy { .. } => ErrorType::Retryable,
+            Error::Transport { .. } => ErrorType::Retryable,
+            Error::ClaimBusy { .. } => ErrorType::Busy,
             Error::Config(_) => ErrorType::Config,
             Error::Corrupt { .. } => ErrorType::Invalid,
             Error::Domain(error) => error.error_type(),

@@ -207,10 +207,13 @@ impl Records for MemoryRecords {
 
     async fn put_audit(&self, record: &AuditRecord) -> Result<(), Error> {
         self.faults.check("put_audit")?;
-        lock(&self.audits).insert(
-            (record.group_id.clone(), record.event_id.clone()),
-            record.clone(),
-        );
+        let mut audits = lock(&self.audits);
+        let key = (record.group_id.clone(), record.event_id.clone());
+        let merged = match audits.get(&key) {
+            Some(existing) => existing.merged_with(record),
+            None => record.clone(),
+        };
+        audits.insert(key, merged);
         Ok(())
     }
 

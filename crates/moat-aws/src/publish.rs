@@ -84,9 +84,10 @@ pub struct Published {
 
 /// Publishes a notification at most once per `dedup_key`: claims the key,
 /// publishes, and marks it sent. A failed publish releases the claim, so the
-/// state machine's retry can publish; a crash between publish and marking
-/// leaves a claim that goes stale and is retaken, the one case in which a
-/// message can go out twice.
+/// state machine's retry can publish. Once SNS has the message this never
+/// fails: marking it sent is retried a few times and, should that still
+/// fail, the claim stays pending and goes stale, the one case in which a
+/// message can go out twice (as after a crash between publish and marking).
 pub async fn publish_once<R, P>(
     records: &R,
     publisher: &P,
@@ -110,7 +111,7 @@ where
     }
     match publisher.publish(topic_arn, notification).await {
         Ok(message_id) => {
-            records.complete(key, &message_id).await?;
+            mark_sent(records, key, &message_id).await;
             Ok(Published {
                 message_id,
                 deduplicated: false,
@@ -124,6 +125,27 @@ where
                 tracing::warn!(key = %key, error = %release, "could not release the publish claim");
             }
             Err(error)
+        }
+    }
+}
+
+/// How often marking a message sent is tried before giving up on it.
+const MARK_SENT_ATTEMPTS: u32 = 3;
+
+async fn mark_sent<R: crate::records::Records>(records: &R, key: &str, message_id: &str) {
+    for attempt in 1..=MARK_SENT_ATTEMPTS {
+        match records.complete(key, message_id).await {
+            Ok(()) => return,
+            Err(error) if attempt < MARK_SENT_ATTEMPTS => {
+                tracing::warn!(key = %key, attempt, error = %error, "could not mark the message sent; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                    .await;
+            }
+            Err(error) => {
+                // Failing now would make the state machine publish again at
+                // once; a stale claim only risks that after a minute.
+                tracing::error!(key = %key, message_id = %message_id, error = %error, "published, but could not mark the message sent");
+            }
         }
     }
 }

@@ -23,9 +23,14 @@ use serde::de::DeserializeOwned;
 
 use crate::Error;
 
-/// How long a publish claim blocks others before it is presumed dead: well
-/// over the notify function's timeout, so a live publisher is never raced.
-pub const CLAIM_STALE_AFTER_SECONDS: i64 = 120;
+/// How long a publish claim blocks others before it is presumed dead: twice
+/// the notify and escalate functions' timeout (30 s), so a live publisher is
+/// never raced. The state machine's `Busy` retry waits longer than this.
+pub const CLAIM_STALE_AFTER_SECONDS: i64 = 60;
+
+/// How often an audit write is merged and retried when other runs for the
+/// same change write at the same time.
+const AUDIT_WRITE_ATTEMPTS: usize = 5;
 
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +71,9 @@ pub trait Records {
         group_id: &str,
     ) -> impl Future<Output = Result<Vec<BackupRecord>, Error>> + Send;
 
-    /// Writes the audit record of one change; writing it again replaces it
-    /// with the same content, so retries are harmless.
+    /// Writes the audit record of one change, merged with what earlier runs
+    /// for the same change recorded ([`AuditRecord::merged_with`]), so a
+    /// retry or a duplicate delivery never erases what was revoked.
     fn put_audit(&self, record: &AuditRecord) -> impl Future<Output = Result<(), Error>> + Send;
 
     fn get_audit(
@@ -77,7 +83,7 @@ pub trait Records {
     ) -> impl Future<Output = Result<Option<AuditRecord>, Error>> + Send;
 
     /// Claims the right to publish the message with this key. A live claim
-    /// held by another run is `Error::ClaimBusy` (retryable).
+    /// held by another run is `Error::ClaimBusy` (error type `Busy`).
     fn claim(
         &self,
         key: &str,
@@ -247,27 +253,67 @@ impl Records for DynamoRecords {
     }
 
     async fn put_audit(&self, record: &AuditRecord) -> Result<(), Error> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(
-                "pk",
-                AttributeValue::S(format!("GROUP#{}", record.group_id)),
-            )
-            .item(
-                "sk",
-                AttributeValue::S(format!("AUDIT#{}", record.event_id)),
-            )
-            .item("kind", AttributeValue::S("audit".into()))
-            .item(
-                "createdAt",
-                AttributeValue::S(record.recorded_at.to_rfc3339()),
-            )
-            .item("record", encode(record))
-            .send()
-            .await
-            .map_err(|error| Error::from_sdk("PutItem", error))?;
-        Ok(())
+        let (pk, sk) = (
+            format!("GROUP#{}", record.group_id),
+            format!("AUDIT#{}", record.event_id),
+        );
+        // Optimistic concurrency: write only over the version we merged with,
+        // and merge again when another run got there first.
+        for _ in 0..AUDIT_WRITE_ATTEMPTS {
+            let existing = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.clone()))
+                .key("sk", AttributeValue::S(sk.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|error| Error::from_sdk("GetItem", error))?
+                .item;
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", AttributeValue::S(pk.clone()))
+                .item("sk", AttributeValue::S(sk.clone()))
+                .item("kind", AttributeValue::S("audit".into()));
+            let merged = match &existing {
+                Some(item) => {
+                    let old: AuditRecord = decode(item, &format!("{pk}/{sk}"))?;
+                    let old_text = item
+                        .get("record")
+                        .cloned()
+                        .unwrap_or(AttributeValue::Null(true));
+                    put = put
+                        .condition_expression("#record = :old")
+                        .expression_attribute_names("#record", "record")
+                        .expression_attribute_values(":old", old_text);
+                    old.merged_with(record)
+                }
+                None => {
+                    put = put.condition_expression("attribute_not_exists(pk)");
+                    record.clone()
+                }
+            };
+            let put = put
+                .item(
+                    "createdAt",
+                    AttributeValue::S(merged.recorded_at.to_rfc3339()),
+                )
+                .item("record", encode(&merged));
+            match put.send().await {
+                Ok(_) => return Ok(()),
+                Err(error) if is_condition_failure(&error) => continue,
+                Err(error) => return Err(Error::from_sdk("PutItem", error)),
+            }
+        }
+        Err(Error::Transport {
+            operation: "PutItem",
+            message: format!(
+                "audit record {pk}/{sk} kept changing during {AUDIT_WRITE_ATTEMPTS} attempts to merge"
+            ),
+        })
     }
 
     async fn get_audit(

@@ -338,12 +338,12 @@ async fn a_claim_lets_one_run_publish_and_tells_the_others() {
             .unwrap(),
         Claim::Claimed
     );
-    // Another run while the first is publishing: busy, retryable.
+    // Another run while the first is publishing: busy, retried later.
     let busy = records
         .claim("notify/sg-1/evt-1", "run-b", now)
         .await
         .unwrap_err();
-    assert_eq!(busy.error_type(), moat_domain::ErrorType::Retryable);
+    assert_eq!(busy.error_type(), moat_domain::ErrorType::Busy);
     // The same run retrying its own claim may go on.
     assert_eq!(
         records
@@ -596,4 +596,52 @@ async fn findings_are_imported_into_security_hub_and_updated_in_place() {
         Some("RESOLVED")
     );
     assert_eq!(ours[0].resources()[0].r#type(), Some("AwsEc2SecurityGroup"));
+}
+
+#[tokio::test]
+async fn audit_records_of_one_change_merge_instead_of_overwriting() {
+    use moat_domain::evaluation::Evaluation;
+    use moat_domain::records::{AuditRecord, RemediationOutcome};
+
+    let config = config().await;
+    let records = table(&config, "audit-test").await;
+    let first_backup = backup("sg-audit", "evt-a", &["sgr-1"]);
+    let outcome = |revoked: &[&str], gone: &[&str]| RemediationOutcome {
+        group_id: "sg-audit".into(),
+        planned: vec!["sgr-1".into()],
+        revoked: revoked.iter().map(|id| id.to_string()).collect(),
+        already_gone: gone.iter().map(|id| id.to_string()).collect(),
+        dry_run: false,
+        backup_id: first_backup.backup_id.clone(),
+        after: first_backup.snapshot.clone(),
+        finished_at: Utc::now(),
+    };
+    let audit = |outcome: &RemediationOutcome| {
+        AuditRecord::new(
+            &first_backup.change,
+            &first_backup.snapshot,
+            &Evaluation::compliant(),
+            Some(outcome),
+            Utc::now(),
+        )
+    };
+    records
+        .put_audit(&audit(&outcome(&["sgr-1"], &[])))
+        .await
+        .unwrap();
+    records
+        .put_audit(&audit(&outcome(&[], &["sgr-1"])))
+        .await
+        .unwrap();
+    let stored = records
+        .get_audit("sg-audit", "evt-a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.revoked,
+        ["sgr-1"],
+        "the duplicate run did not erase the revoke"
+    );
+    assert!(stored.already_gone.is_empty());
 }

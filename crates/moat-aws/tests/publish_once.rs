@@ -74,3 +74,35 @@ async fn a_failed_publish_can_be_retried_by_the_same_or_another_run() {
     assert!(!retried.deduplicated);
     assert_eq!(publisher.published().len(), 1);
 }
+
+#[tokio::test]
+async fn once_sns_has_the_message_a_failure_to_mark_it_sent_is_not_an_error() {
+    let (records, publisher) = (MemoryRecords::default(), MemoryPublisher::default());
+    records.faults.fail_next("complete", ErrorType::Throttled);
+    let published = publish_once(
+        &records,
+        &publisher,
+        "topic",
+        &notification("k"),
+        "run-1",
+        Utc::now(),
+    )
+    .await
+    .expect("the message went out, so the step succeeds");
+    let again = publish_once(
+        &records,
+        &publisher,
+        "topic",
+        &notification("k"),
+        "run-1",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        again.deduplicated,
+        "the second attempt to mark it sent succeeded"
+    );
+    assert_eq!(again.message_id, published.message_id);
+    assert_eq!(publisher.published().len(), 1);
+}

@@ -22,11 +22,14 @@ pub enum ErrorType {
     BackupMissing,
     /// The function is configured wrongly (environment, policy store).
     Config,
+    /// Another run holds the claim on this message; wait for it to finish
+    /// or for its claim to go stale.
+    Busy,
 }
 
 impl ErrorType {
     /// Every error type, for tidy checks against the state machine.
-    pub const ALL: [ErrorType; 7] = [
+    pub const ALL: [ErrorType; 8] = [
         ErrorType::Throttled,
         ErrorType::Retryable,
         ErrorType::NotFound,
@@ -34,6 +37,7 @@ impl ErrorType {
         ErrorType::Invalid,
         ErrorType::BackupMissing,
         ErrorType::Config,
+        ErrorType::Busy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,12 +49,16 @@ impl ErrorType {
             ErrorType::Invalid => "Invalid",
             ErrorType::BackupMissing => "BackupMissing",
             ErrorType::Config => "Config",
+            ErrorType::Busy => "Busy",
         }
     }
 
     /// Whether the state machine retries this type.
     pub fn is_transient(self) -> bool {
-        matches!(self, ErrorType::Throttled | ErrorType::Retryable)
+        matches!(
+            self,
+            ErrorType::Throttled | ErrorType::Retryable | ErrorType::Busy
+        )
     }
 }
 

@@ -15,8 +15,8 @@ use crate::event::Change;
 use crate::records::{BackupRef, RemediationOutcome};
 use crate::snapshot::GroupSnapshot;
 
-/// SNS rejects subjects over 100 characters.
-const MAX_SUBJECT: usize = 100;
+/// SNS wants subjects shorter than 100 characters, in printable ASCII.
+const MAX_SUBJECT: usize = 99;
 
 /// One message, ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,15 +83,12 @@ pub fn change_notice(
         event = change.event_name,
         time = change.event_time.to_rfc3339(),
     );
-    let subject = truncate(
-        &format!(
-            "[Moat] {} {} in {}",
-            verdict_word(evaluation.verdict, outcome),
-            before.group_id,
-            place
-        ),
-        MAX_SUBJECT,
-    );
+    let subject = sns_subject(&format!(
+        "[Moat] {} {} in {}",
+        verdict_word(evaluation.verdict, outcome),
+        before.group_id,
+        place
+    ));
     let severity = evaluation
         .max_severity()
         .map(|s| s.as_str())
@@ -259,7 +256,7 @@ pub fn escalation_notice(escalation: &Escalation) -> Notification {
         .map(|change| (change.account.as_str(), change.region.as_str()))
         .unwrap_or(("unknown", "unknown"));
     Notification {
-        subject: truncate(&format!("[Moat] {headline}"), MAX_SUBJECT),
+        subject: sns_subject(&format!("[Moat] {headline}")),
         summary,
         body,
         attributes: attributes(&[
@@ -283,6 +280,26 @@ fn count(n: usize, noun: &str) -> String {
     match (n, noun) {
         (1, _) | (_, "more") => format!("{n} {noun}"),
         _ => format!("{n} {noun}s"),
+    }
+}
+
+/// A subject SNS accepts: printable ASCII only (anything else becomes `?`),
+/// shorter than 100 characters, a cut marked with `...`.
+fn sns_subject(text: &str) -> String {
+    let ascii: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if ascii.len() <= MAX_SUBJECT {
+        ascii
+    } else {
+        format!("{}...", &ascii[..MAX_SUBJECT - 3])
     }
 }
 
@@ -443,7 +460,17 @@ mod tests {
 
     #[test]
     fn subjects_fit_sns() {
-        let long = "x".repeat(300);
-        assert_eq!(truncate(&long, MAX_SUBJECT).chars().count(), MAX_SUBJECT);
+        let long = sns_subject(&"x".repeat(300));
+        assert!(long.len() < 100, "{}", long.len());
+        assert!(long.ends_with("..."));
+        assert_eq!(
+            sns_subject("[Moat] policy s3://b/pölicy\n.json"),
+            "[Moat] policy s3://b/p?licy?.json"
+        );
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate(&"é".repeat(10), 5).chars().count(), 5);
     }
 }

@@ -176,6 +176,35 @@ impl AuditRecord {
     }
 }
 
+impl AuditRecord {
+    /// One record of everything several runs did for the same change: a
+    /// duplicate delivery finds the rules already gone, and its record must
+    /// not erase that the first run revoked them.
+    pub fn merged_with(&self, newer: &AuditRecord) -> AuditRecord {
+        let mut revoked = self.revoked.clone();
+        for rule_id in &newer.revoked {
+            if !revoked.contains(rule_id) {
+                revoked.push(rule_id.clone());
+            }
+        }
+        let mut already_gone: Vec<String> = Vec::new();
+        for rule_id in self.already_gone.iter().chain(&newer.already_gone) {
+            if !revoked.contains(rule_id) && !already_gone.contains(rule_id) {
+                already_gone.push(rule_id.clone());
+            }
+        }
+        AuditRecord {
+            backup_id: newer.backup_id.clone().or_else(|| self.backup_id.clone()),
+            revoked,
+            already_gone,
+            dry_run: self.dry_run && newer.dry_run,
+            rules_after: newer.rules_after.or(self.rules_after),
+            recorded_at: self.recorded_at.max(newer.recorded_at),
+            ..newer.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
@@ -265,6 +294,44 @@ pub(crate) mod tests {
         other.group_id = "sg-2".into();
         let error = verify_backup(&record, &other).unwrap_err();
         assert!(error.to_string().contains("sg-2"), "{error}");
+    }
+
+    #[test]
+    fn a_duplicate_runs_audit_keeps_what_the_first_run_revoked() {
+        let outcome = |revoked: &[&str], gone: &[&str]| RemediationOutcome {
+            group_id: "sg-1".into(),
+            planned: vec!["sgr-1".into(), "sgr-2".into()],
+            revoked: revoked.iter().map(|id| id.to_string()).collect(),
+            already_gone: gone.iter().map(|id| id.to_string()).collect(),
+            dry_run: false,
+            backup_id: "sg-1/evt-1".into(),
+            after: snapshot(&[]),
+            finished_at: "2026-11-20T09:14:07Z".parse().unwrap(),
+        };
+        let evaluation = Evaluation::compliant();
+        let first = AuditRecord::new(
+            &change(),
+            &snapshot(&["sgr-1", "sgr-2"]),
+            &evaluation,
+            Some(&outcome(&["sgr-1"], &["sgr-2"])),
+            "2026-11-20T09:14:07Z".parse().unwrap(),
+        );
+        let second = AuditRecord::new(
+            &change(),
+            &snapshot(&["sgr-1", "sgr-2"]),
+            &evaluation,
+            Some(&outcome(&[], &["sgr-1", "sgr-2"])),
+            "2026-11-20T09:14:09Z".parse().unwrap(),
+        );
+        let merged = first.merged_with(&second);
+        assert_eq!(merged.revoked, ["sgr-1"]);
+        assert_eq!(merged.already_gone, ["sgr-2"]);
+        assert_eq!(merged.recorded_at, second.recorded_at);
+        assert_eq!(
+            second.merged_with(&first).revoked,
+            ["sgr-1"],
+            "order does not lose a revoke"
+        );
     }
 
     #[test]
