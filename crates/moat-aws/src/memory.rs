@@ -302,6 +302,8 @@ impl Publisher for MemoryPublisher {
 pub struct MemoryPolicySource {
     /// Versions of each `bucket/key`, oldest first.
     objects: Mutex<HashMap<String, Vec<PolicyObject>>>,
+    /// Version ids whose bytes are not text, as a binary upload would be.
+    unreadable: Mutex<Vec<String>>,
     pub faults: Faults,
 }
 
@@ -315,11 +317,37 @@ impl MemoryPolicySource {
         }
     }
 
+    /// The newest version, whether or not its bytes are text: what
+    /// `HeadObject` sees.
     fn latest(&self, bucket: &str, key: &str) -> Result<PolicyObject, Error> {
         lock(&self.objects)
             .get(&format!("{bucket}/{key}"))
             .and_then(|versions| versions.last().cloned())
             .ok_or_else(|| Self::not_found(bucket, key))
+    }
+
+    /// Uploads a version whose bytes are not UTF-8 text.
+    pub async fn put_unreadable(&self, bucket: &str, key: &str) -> PolicyObject {
+        let object = self.put(bucket, key, "").await.expect("in-memory puts succeed");
+        if let Some(version_id) = &object.version_id {
+            lock(&self.unreadable).push(version_id.clone());
+        }
+        object
+    }
+
+    fn readable(&self, bucket: &str, key: &str, object: PolicyObject) -> Result<PolicyObject, Error> {
+        let unreadable = object
+            .version_id
+            .as_ref()
+            .is_some_and(|id| lock(&self.unreadable).contains(id));
+        if unreadable {
+            return Err(Error::Corrupt {
+                what: "policy object",
+                key: format!("s3://{bucket}/{key}"),
+                message: "not UTF-8 text".into(),
+            });
+        }
+        Ok(object)
     }
 }
 
@@ -331,7 +359,8 @@ impl PolicySource for MemoryPolicySource {
 
     async fn fetch(&self, bucket: &str, key: &str) -> Result<PolicyObject, Error> {
         self.faults.check("fetch")?;
-        self.latest(bucket, key)
+        let object = self.latest(bucket, key)?;
+        self.readable(bucket, key, object)
     }
 
     async fn versions(&self, bucket: &str, key: &str) -> Result<Vec<String>, Error> {
@@ -364,6 +393,7 @@ impl PolicySource for MemoryPolicySource {
                     .cloned()
             })
             .ok_or_else(|| Self::not_found(bucket, key))
+            .and_then(|object| self.readable(bucket, key, object))
     }
 
     async fn put(&self, bucket: &str, key: &str, body: &str) -> Result<PolicyObject, Error> {

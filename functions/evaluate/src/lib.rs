@@ -152,24 +152,25 @@ impl<S: PolicySource> Deps<S> {
         {
             return Ok(loaded.clone());
         }
-        let object = self.policies.fetch(&self.bucket, &self.key).await?;
-        let loaded = match Policy::from_json(&object.body) {
-            Ok(policy) => loaded_from(policy, &object, None),
+        let fetched = self.policies.fetch(&self.bucket, &self.key).await;
+        let candidate = Candidate::judge(fetched, &current_etag)?;
+        let loaded = match candidate.policy {
+            Ok(policy) => candidate.meta.loaded(policy, None),
             Err(error) => {
                 let rejected = RejectedPolicy {
                     location: self.location(),
-                    etag: object.etag.clone(),
-                    version_id: object.version_id.clone(),
-                    error: error.to_string(),
+                    etag: candidate.meta.etag.clone(),
+                    version_id: candidate.meta.version_id.clone(),
+                    error,
                 };
-                tracing::warn!(etag = %object.etag, error = %error, "refusing an invalid policy version");
+                tracing::warn!(etag = %rejected.etag, error = %rejected.error, "refusing an unusable policy version");
                 match cached {
                     Some(last_good) => Loaded {
+                        current_etag: rejected.etag.clone(),
                         rejected: Some(rejected),
-                        current_etag: object.etag.clone(),
                         ..last_good
                     },
-                    None => self.newest_valid_version(&object, rejected).await?,
+                    None => self.newest_valid_version(rejected).await?,
                 }
             }
         };
@@ -177,47 +178,92 @@ impl<S: PolicySource> Deps<S> {
         Ok(loaded)
     }
 
-    /// On a cold start with an invalid current version: the newest older
+    /// On a cold start with an unusable current version: the newest older
     /// version that validates.
-    async fn newest_valid_version(
-        &self,
-        current: &PolicyObject,
-        rejected: RejectedPolicy,
-    ) -> Result<Loaded, Error> {
+    async fn newest_valid_version(&self, rejected: RejectedPolicy) -> Result<Loaded, Error> {
         let versions = self.policies.versions(&self.bucket, &self.key).await?;
-        for version_id in versions
+        // The newest version is the one just refused, whether or not its id
+        // could be read.
+        let older = versions
             .iter()
-            .filter(|id| Some(id.as_str()) != current.version_id.as_deref())
-        {
-            let object = self
+            .enumerate()
+            .filter(|(index, id)| match &rejected.version_id {
+                Some(refused) => *id != refused,
+                None => *index > 0,
+            })
+            .map(|(_, id)| id);
+        for version_id in older {
+            let fetched = self
                 .policies
                 .fetch_version(&self.bucket, &self.key, version_id)
-                .await?;
-            if let Ok(policy) = Policy::from_json(&object.body) {
-                let mut loaded = loaded_from(policy, &object, Some(rejected));
-                loaded.current_etag = current.etag.clone();
+                .await;
+            let candidate = Candidate::judge(fetched, &rejected.etag)?;
+            if let Ok(policy) = candidate.policy {
+                let mut loaded = candidate.meta.loaded(policy, None);
+                loaded.current_etag = rejected.etag.clone();
+                loaded.rejected = Some(rejected);
                 return Ok(loaded);
             }
         }
         Err(Error::NoValidPolicy {
             location: self.location(),
             reason: format!(
-                "the current version is invalid ({}) and no older version is valid",
+                "the current version is unusable ({}) and no older version is valid",
                 rejected.error
             ),
         })
     }
 }
 
-fn loaded_from(policy: Policy, object: &PolicyObject, rejected: Option<RejectedPolicy>) -> Loaded {
-    Loaded {
-        policy: Arc::new(policy),
-        etag: object.etag.clone(),
-        version_id: object.version_id.clone(),
-        rejected,
-        current_etag: object.etag.clone(),
+/// Where a policy version came from.
+#[derive(Debug, Clone)]
+struct ObjectMeta {
+    etag: String,
+    version_id: Option<String>,
+}
+
+impl ObjectMeta {
+    fn loaded(self, policy: Policy, rejected: Option<RejectedPolicy>) -> Loaded {
+        Loaded {
+            policy: Arc::new(policy),
+            current_etag: self.etag.clone(),
+            etag: self.etag,
+            version_id: self.version_id,
+            rejected,
+        }
     }
 }
+
+/// A fetched policy version and whether it can be used.
+struct Candidate {
+    meta: ObjectMeta,
+    policy: Result<Policy, String>,
+}
+
+impl Candidate {
+    /// An object that cannot even be read as text is as unusable as an
+    /// invalid policy; any other fetch failure is an error of its own.
+    fn judge(fetched: Result<PolicyObject, moat_aws::Error>, etag: &str) -> Result<Candidate, Error> {
+        match fetched {
+            Ok(object) => Ok(Candidate {
+                policy: Policy::from_json(&object.body).map_err(|error| error.to_string()),
+                meta: ObjectMeta {
+                    etag: object.etag,
+                    version_id: object.version_id,
+                },
+            }),
+            Err(error @ moat_aws::Error::Corrupt { .. }) => Ok(Candidate {
+                policy: Err(error.to_string()),
+                meta: ObjectMeta {
+                    etag: etag.to_owned(),
+                    version_id: None,
+                },
+            }),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
 
 pub async fn handler<S: PolicySource>(
     deps: &Deps<S>,

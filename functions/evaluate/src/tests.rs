@@ -149,3 +149,13 @@ async fn a_missing_policy_object_is_a_config_error() {
     );
     assert_eq!(diagnostic.error_type, "Config");
 }
+
+#[tokio::test]
+async fn an_upload_that_is_not_text_is_refused_like_an_invalid_one() {
+    let deps = deps_with(&[builtin()]).await;
+    deps.policies.put_unreadable(BUCKET, KEY).await;
+    let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
+    assert_eq!(judgement.policy.version_id.as_deref(), Some("v1"));
+    let rejected = judgement.policy.rejected.expect("the unreadable version is reported");
+    assert!(rejected.error.contains("not UTF-8"), "{}", rejected.error);
+}

@@ -125,7 +125,10 @@ pub async fn remediate<G: SecurityGroups, R: Records>(
         }
     }
     let now = (deps.clock)();
-    if !done.revoked.is_empty() {
+    // Tag whenever the plan revoked something, even if this run found it
+    // already gone: a retry after a failure below must still leave the tag
+    // that points a person to the backup.
+    if !plan.dry_run && !plan.is_empty() {
         let tags = BTreeMap::from([
             (REMEDIATED_AT_TAG.to_owned(), now.to_rfc3339()),
             (BACKUP_TAG.to_owned(), backup.backup_id.clone()),

@@ -84,6 +84,18 @@ async fn running_twice_converges_with_the_rule_already_gone() {
 }
 
 #[tokio::test]
+async fn a_retry_after_a_failure_past_the_revoke_still_tags_and_records() {
+    let (deps, input) = setup(&["sgr-0022"]).await;
+    deps.records.faults.fail_next("put_audit", ErrorType::Throttled);
+    remediate(&deps, &input).await.unwrap_err();
+    let retried = remediate(&deps, &input).await.unwrap();
+    assert_eq!(retried.already_gone, ["sgr-0022"]);
+    let group = deps.groups.get(&input.plan.group_id).unwrap();
+    assert_eq!(group.tags.get(BACKUP_TAG), Some(&input.backup.backup_id));
+    assert_eq!(deps.records.audits()[0].already_gone, ["sgr-0022"]);
+}
+
+#[tokio::test]
 async fn without_a_backup_nothing_is_revoked() {
     let (deps, mut input) = setup(&["sgr-0022"]).await;
     input.backup.backup_id = "sg-0123456789abcdef0/some-other-event".into();
