@@ -25,12 +25,22 @@ pub(crate) fn ensure_moto() -> anyhow::Result<()> {
     }
     let venv = local_aws::venv_dir();
     let python = std::env::var("MOAT_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    if !venv.join("bin").join("python").exists() {
-        eprintln!("setup: creating {}", venv.display());
-        run_checked(Command::new(&python).arg("-m").arg("venv").arg(&venv))
-            .with_context(|| format!("creating the moto virtualenv with `{python} -m venv` (is python3 with the venv module installed?)"))?;
-    }
+    // A venv that `python3 -m venv` left half made (no pip, as on systems
+    // without ensurepip) is made again rather than trusted.
     let venv_python = venv.join("bin").join("python");
+    let has_pip = Command::new(&venv_python)
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_pip {
+        eprintln!("setup: creating {}", venv.display());
+        run_checked(Command::new(&python).args(["-m", "venv", "--clear"]).arg(&venv)).with_context(|| {
+            format!(
+                "creating the moto virtualenv with `{python} -m venv` (install python3 with its venv module, \
+                 e.g. `apt-get install python3-venv`, or point MOAT_PYTHON at another python3)"
+            )
+        })?;
+    }
     eprintln!("setup: installing {}", local_aws::MOTO_REQUIREMENT);
     run_checked(
         Command::new(&venv_python)

@@ -157,6 +157,9 @@ impl Error {
                     message,
                 }
             }
+            SdkError::DispatchFailure(failure) if !(failure.is_io() || failure.is_timeout()) => {
+                credentials_failure(operation, &error)
+            }
             SdkError::ResponseError(_)
             | SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_) => Error::Transport {
@@ -170,8 +173,51 @@ impl Error {
     }
 }
 
+/// A request that failed before it was sent, which is where resolving
+/// credentials fails: a member role Moat may not assume is `AccessDenied`, a
+/// missing or broken credential setting is `Config`, and only the rest is
+/// worth retrying.
+fn credentials_failure(
+    operation: &'static str,
+    error: &(dyn std::error::Error + 'static),
+) -> Error {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+
+    let message = display_chain(error);
+    let mut source = error.source();
+    while let Some(inner) = source {
+        if let Some(sts) = inner.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>()
+            && let Some(code) = sts.code()
+        {
+            let status = sts.raw_response().map_or(400, |raw| raw.status().as_u16());
+            return Error::Service {
+                operation,
+                code: code.to_owned(),
+                message: format!("assuming the member role failed: {message}"),
+                error_type: classify(code, status),
+            };
+        }
+        match inner.downcast_ref::<CredentialsError>() {
+            Some(
+                CredentialsError::InvalidConfiguration(_)
+                | CredentialsError::CredentialsNotLoaded(_),
+            ) => {
+                return Error::Config(format!("{operation}: no usable credentials: {message}"));
+            }
+            Some(CredentialsError::ProviderTimedOut(_)) => {
+                return Error::Transport { operation, message };
+            }
+            _ => {}
+        }
+        source = inner.source();
+    }
+    Error::Transport { operation, message }
+}
+
 /// Maps an AWS error code (and HTTP status, for codes we do not know) to a
-/// stable error type.
+/// stable error type. Together with `credentials_failure` for failures
+/// before a request is sent, this is where AWS errors get their type.
 pub fn classify(code: &str, status: u16) -> ErrorType {
     if THROTTLED.contains(&code) || status == 429 {
         ErrorType::Throttled
@@ -243,6 +289,45 @@ mod tests {
             ErrorType::AccessDenied
         );
         assert_eq!(classify("AccessDenied", 403), ErrorType::AccessDenied);
+    }
+
+    type Failure = SdkError<
+        aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError,
+        HttpResponse,
+    >;
+
+    fn before_sending(cause: aws_credential_types::provider::error::CredentialsError) -> Failure {
+        SdkError::dispatch_failure(aws_sdk_ec2::error::ConnectorError::other(
+            Box::new(cause),
+            None,
+        ))
+    }
+
+    #[test]
+    fn missing_credentials_are_a_config_error_not_a_retry() {
+        use aws_credential_types::provider::error::CredentialsError;
+        let error = Error::from_sdk(
+            "DescribeSecurityGroups",
+            before_sending(CredentialsError::not_loaded("no profile")),
+        );
+        assert_eq!(error.error_type(), ErrorType::Config);
+        let error = Error::from_sdk(
+            "DescribeSecurityGroups",
+            before_sending(CredentialsError::invalid_configuration("no role")),
+        );
+        assert_eq!(error.error_type(), ErrorType::Config);
+    }
+
+    #[test]
+    fn a_credentials_provider_timing_out_is_retried() {
+        use aws_credential_types::provider::error::CredentialsError;
+        let error = Error::from_sdk(
+            "DescribeSecurityGroups",
+            before_sending(CredentialsError::provider_timed_out(
+                std::time::Duration::from_secs(5),
+            )),
+        );
+        assert_eq!(error.error_type(), ErrorType::Retryable);
     }
 
     #[test]

@@ -328,14 +328,22 @@ impl MemoryPolicySource {
 
     /// Uploads a version whose bytes are not UTF-8 text.
     pub async fn put_unreadable(&self, bucket: &str, key: &str) -> PolicyObject {
-        let object = self.put(bucket, key, "").await.expect("in-memory puts succeed");
+        let object = self
+            .put(bucket, key, "")
+            .await
+            .expect("in-memory puts succeed");
         if let Some(version_id) = &object.version_id {
             lock(&self.unreadable).push(version_id.clone());
         }
         object
     }
 
-    fn readable(&self, bucket: &str, key: &str, object: PolicyObject) -> Result<PolicyObject, Error> {
+    fn readable(
+        &self,
+        bucket: &str,
+        key: &str,
+        object: PolicyObject,
+    ) -> Result<PolicyObject, Error> {
         let unreadable = object
             .version_id
             .as_ref()

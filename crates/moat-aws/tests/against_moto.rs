@@ -556,7 +556,7 @@ async fn findings_are_imported_into_security_hub_and_updated_in_place() {
 
     let config = config().await;
     let client = moat_aws::securityhub::Client::new(&config);
-    let sink = SecurityHub::new(client.clone());
+    let sink = SecurityHub::new(Accounts::new(config.clone(), MemberAccess::default()));
     let group = backup("sg-0hub", "evt-hub", &[]).snapshot;
     let change = backup("sg-0hub", "evt-hub", &[]).change;
     let evaluation = Evaluation::from_findings(vec![Finding {

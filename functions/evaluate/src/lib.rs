@@ -243,7 +243,10 @@ struct Candidate {
 impl Candidate {
     /// An object that cannot even be read as text is as unusable as an
     /// invalid policy; any other fetch failure is an error of its own.
-    fn judge(fetched: Result<PolicyObject, moat_aws::Error>, etag: &str) -> Result<Candidate, Error> {
+    fn judge(
+        fetched: Result<PolicyObject, moat_aws::Error>,
+        etag: &str,
+    ) -> Result<Candidate, Error> {
         match fetched {
             Ok(object) => Ok(Candidate {
                 policy: Policy::from_json(&object.body).map_err(|error| error.to_string()),
@@ -263,7 +266,6 @@ impl Candidate {
         }
     }
 }
-
 
 pub async fn handler<S: PolicySource>(
     deps: &Deps<S>,

@@ -156,6 +156,9 @@ async fn an_upload_that_is_not_text_is_refused_like_an_invalid_one() {
     deps.policies.put_unreadable(BUCKET, KEY).await;
     let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
     assert_eq!(judgement.policy.version_id.as_deref(), Some("v1"));
-    let rejected = judgement.policy.rejected.expect("the unreadable version is reported");
+    let rejected = judgement
+        .policy
+        .rejected
+        .expect("the unreadable version is reported");
     assert!(rejected.error.contains("not UTF-8"), "{}", rejected.error);
 }

@@ -1,7 +1,8 @@
 //! The notify Lambda function's entry point.
 
 use lambda_runtime::{Error, run, service_fn};
-use moat_aws::config::{self, optional_env, required_env};
+use moat_aws::Accounts;
+use moat_aws::config::{self, MemberAccess, optional_env, required_env};
 use moat_aws::publish::SnsPublisher;
 use moat_aws::records::DynamoRecords;
 use moat_aws::security_hub::SecurityHub;
@@ -26,7 +27,12 @@ async fn main() -> Result<(), Error> {
         records: DynamoRecords::new(moat_aws::dynamodb::Client::new(&base), table),
         publisher: SnsPublisher::new(moat_aws::sns::Client::new(&base)),
         topic_arn,
-        findings: security_hub.then(|| SecurityHub::new(moat_aws::securityhub::Client::new(&base))),
+        findings: security_hub.then(|| {
+            SecurityHub::new(Accounts::new(
+                base.clone(),
+                MemberAccess::from_env("moat-notify"),
+            ))
+        }),
         clock: chrono::Utc::now,
     };
     run(service_fn(|event| handler(&deps, event))).await

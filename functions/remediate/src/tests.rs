@@ -86,7 +86,9 @@ async fn running_twice_converges_with_the_rule_already_gone() {
 #[tokio::test]
 async fn a_retry_after_a_failure_past_the_revoke_still_tags_and_records() {
     let (deps, input) = setup(&["sgr-0022"]).await;
-    deps.records.faults.fail_next("put_audit", ErrorType::Throttled);
+    deps.records
+        .faults
+        .fail_next("put_audit", ErrorType::Throttled);
     remediate(&deps, &input).await.unwrap_err();
     let retried = remediate(&deps, &input).await.unwrap();
     assert_eq!(retried.already_gone, ["sgr-0022"]);
