@@ -163,7 +163,7 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
     );
     println!("  - the state machine they ran: statemachines/remediation.asl.json");
     println!(
-        "  - replay one event yourself: cargo xtask sfn run statemachines/remediation.asl.json --input @<event.json> ..."
+        "  - run any state machine on the local executor: cargo xtask sfn run <definition.json> --input @<input.json> --function NAME=PATH"
     );
     println!(
         "  - judge a group offline: cargo xtask policy eval --policy policies/default.json --group <file>"

@@ -189,6 +189,22 @@ impl Integrations {
         })
     }
 
+    /// The SDK configuration for the local endpoint of `region`, with the
+    /// fixed test credentials the local AWS accepts; every integration's
+    /// client is built from it.
+    fn sdk_config(&self, region: &str) -> Result<aws_config::SdkConfig, Failure> {
+        let credentials =
+            aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "sfn-local");
+        Ok(aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .endpoint_url(self.endpoint(region)?)
+            .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+                credentials,
+            ))
+            .build())
+    }
+
     /// Runs one integration call.
     pub(crate) async fn call(
         &self,
@@ -233,20 +249,7 @@ impl Integrations {
         p: &Value,
         prefix: &str,
     ) -> Result<Map<String, Value>, Failure> {
-        let endpoint = self.endpoint(region)?;
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new(region.to_owned()))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "sfn-local",
-            ))
-            .build();
-        let client = aws_sdk_sqs::Client::from_conf(config);
+        let client = aws_sdk_sqs::Client::new(&self.sdk_config(region)?);
         let queue_url = text_param(p, "QueueUrl").ok_or_else(|| missing(prefix, "QueueUrl"))?;
         let body = text_param(p, "MessageBody").ok_or_else(|| missing(prefix, "MessageBody"))?;
         let mut request = client
@@ -311,20 +314,7 @@ impl Integrations {
         p: &Value,
         prefix: &str,
     ) -> Result<Map<String, Value>, Failure> {
-        let endpoint = self.endpoint(region)?;
-        let config = aws_sdk_sns::Config::builder()
-            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-            .region(aws_sdk_sns::config::Region::new(region.to_owned()))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_sns::config::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "sfn-local",
-            ))
-            .build();
-        let client = aws_sdk_sns::Client::from_conf(config);
+        let client = aws_sdk_sns::Client::new(&self.sdk_config(region)?);
         let message = text_param(p, "Message").ok_or_else(|| missing(prefix, "Message"))?;
         let request = client
             .publish()
@@ -357,20 +347,7 @@ impl Integrations {
         p: &Value,
         prefix: &str,
     ) -> Result<Map<String, Value>, Failure> {
-        let endpoint = self.endpoint(region)?;
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "sfn-local",
-            ))
-            .build();
-        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk_config(region)?);
         let invalid = |e: String| Failure::new(format!("{prefix}.ValidationException"), Some(e));
         let table = text_param(p, "TableName").ok_or_else(|| missing(prefix, "TableName"))?;
         let item_map = |field: &str| -> Result<Option<HashMap<String, AttributeValue>>, Failure> {
