@@ -26,3 +26,22 @@ pub use aws_sdk_s3 as s3;
 pub use aws_sdk_securityhub as securityhub;
 pub use aws_sdk_sns as sns;
 pub use aws_sdk_sqs as sqs;
+
+/// Implements `From<$error> for lambda_runtime::Diagnostic` for a function's
+/// error enum, so Lambda reports the stable error type (`error_type()`) as
+/// `errorType` and the error's message as `errorMessage`. The state machine
+/// matches on `errorType`. Expands in the function crate, which depends on
+/// `lambda_runtime`; this crate does not.
+#[macro_export]
+macro_rules! lambda_diagnostic {
+    ($error:ty) => {
+        impl From<$error> for lambda_runtime::Diagnostic {
+            fn from(error: $error) -> Self {
+                lambda_runtime::Diagnostic {
+                    error_type: error.error_type().as_str().to_owned(),
+                    error_message: error.to_string(),
+                }
+            }
+        }
+    };
+}

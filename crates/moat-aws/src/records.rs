@@ -117,23 +117,28 @@ impl DynamoRecords {
         }
     }
 
+    /// One item, read consistently: every read here decides what to write.
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| Error::from_sdk("GetItem", error))?;
+        Ok(output.item)
+    }
+
     async fn get_record<T: DeserializeOwned>(
         &self,
         pk: String,
         sk: String,
     ) -> Result<Option<T>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.clone()))
-            .key("sk", AttributeValue::S(sk.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| Error::from_sdk("GetItem", error))?;
-        output
-            .item
+        self.get_item(&pk, &sk)
+            .await?
             .map(|item| decode(&item, &format!("{pk}/{sk}")))
             .transpose()
     }
@@ -159,10 +164,10 @@ fn encode<T: Serialize>(record: &T) -> AttributeValue {
     AttributeValue::S(serde_json::to_string(record).expect("records serialise to JSON"))
 }
 
-fn decode<T: DeserializeOwned>(
-    item: &std::collections::HashMap<String, AttributeValue>,
-    key: &str,
-) -> Result<T, Error> {
+/// A DynamoDB item as the SDK returns it.
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+fn decode<T: DeserializeOwned>(item: &Item, key: &str) -> Result<T, Error> {
     let corrupt = |message: String| Error::Corrupt {
         what: "record",
         key: key.to_owned(),
@@ -175,10 +180,7 @@ fn decode<T: DeserializeOwned>(
     serde_json::from_str(text).map_err(|error| corrupt(error.to_string()))
 }
 
-fn string_attribute(
-    item: &std::collections::HashMap<String, AttributeValue>,
-    name: &str,
-) -> Option<String> {
+fn string_attribute(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|value| value.as_s().ok()).cloned()
 }
 
@@ -260,17 +262,7 @@ impl Records for DynamoRecords {
         // Optimistic concurrency: write only over the version we merged with,
         // and merge again when another run got there first.
         for _ in 0..AUDIT_WRITE_ATTEMPTS {
-            let existing = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(pk.clone()))
-                .key("sk", AttributeValue::S(sk.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|error| Error::from_sdk("GetItem", error))?
-                .item;
+            let existing = self.get_item(&pk, &sk).await?;
             let mut put = self
                 .client
                 .put_item()
@@ -353,18 +345,7 @@ impl Records for DynamoRecords {
         match result {
             Ok(_) => Ok(Claim::Claimed),
             Err(error) if is_condition_failure(&error) => {
-                let item = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("pk", AttributeValue::S(pk.clone()))
-                    .key("sk", AttributeValue::S("CLAIM".into()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|error| Error::from_sdk("GetItem", error))?
-                    .item
-                    .unwrap_or_default();
+                let item = self.get_item(&pk, "CLAIM").await?.unwrap_or_default();
                 match (
                     string_attribute(&item, "state").as_deref(),
                     string_attribute(&item, "messageId"),

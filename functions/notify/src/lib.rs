@@ -56,14 +56,7 @@ impl Error {
     }
 }
 
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(error: Error) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: error.error_type().as_str().to_owned(),
-            error_message: error.to_string(),
-        }
-    }
-}
+moat_aws::lambda_diagnostic!(Error);
 
 /// What notify reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
