@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::failure::{Failure, Origin};
 use crate::history::{History, HistoryEvent};
 use crate::integrations::{Integrations, Resource};
+use crate::intrinsics::IntrinsicError;
 use crate::lambda::{FunctionConfig, InvocationReport, LambdaOutcome, LambdaPool, LogSink};
 use crate::path::Path;
 use crate::retry::{self, RetryDecision};
@@ -347,17 +348,16 @@ impl Run {
                 (ExecutionStatus::Succeeded, Some(text), None, None)
             }
             Some(Err(failure)) => {
-                let mut details = json!({"error": failure.error});
+                let mut details = json!({});
+                if !failure.error.is_empty() {
+                    details["error"] = json!(failure.error);
+                }
                 if let Some(cause) = &failure.cause {
                     details["cause"] = json!(cause);
                 }
                 self.record(&mut thread, "ExecutionFailed", Some(details));
-                (
-                    ExecutionStatus::Failed,
-                    None,
-                    Some(failure.error),
-                    failure.cause,
-                )
+                let error = Some(failure.error).filter(|e| !e.is_empty());
+                (ExecutionStatus::Failed, None, error, failure.cause)
             }
             None => {
                 self.record(
@@ -449,9 +449,9 @@ impl Run {
                 self.runtime_failure(
                     state,
                     &format!(
-                        "Invalid path '{}' : No results for path: {}",
+                        "Invalid path '{}' : {}",
                         p.text(),
-                        p.normalized()
+                        p.missing_detail(value, context)
                     ),
                 )
             }),
@@ -488,13 +488,10 @@ impl Run {
     ) -> Result<Value, Failure> {
         match path {
             None => Ok(raw.clone()),
-            Some(p) => p.write(raw.clone(), result).map_err(|()| {
+            Some(p) => p.write(raw.clone(), result).map_err(|step| {
                 Failure::new(
                     "States.ReferencePathConflict",
-                    Some(format!(
-                        "Unable to apply ReferencePath {} to input {raw}",
-                        p.text()
-                    )),
+                    Some(format!("Unable to apply step \"{step}\" to input {raw}")),
                 )
             }),
         }
@@ -539,16 +536,31 @@ impl Run {
         match &state.kind {
             Kind::Fail { error, cause } => {
                 let context = self.state_context(base, &sc);
-                let text = |t: &Option<Text>| -> Result<Option<String>, Failure> {
+                // AWS: "The JSONPath '$.ErrorX' specified for the field
+                // 'ErrorPath' could not be found in the input '{...}'".
+                let not_found = |path: &str, field: &str| {
+                    self.runtime_failure(
+                        &sc,
+                        &format!("The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{raw}'"),
+                    )
+                };
+                let text = |t: &Option<Text>, field: &str| -> Result<Option<String>, Failure> {
                     let value = match t {
                         None => return Ok(None),
                         Some(Text::Fixed(s)) => return Ok(Some(s.clone())),
-                        Some(Text::Path(p)) => {
-                            self.apply_path(&Some(p.clone()), &raw, &context, &sc)?
-                        }
+                        Some(Text::Path(p)) => p
+                            .select(&raw, &context)
+                            .ok_or_else(|| not_found(p.text(), field))?,
                         Some(Text::Intrinsic(call)) => {
-                            call.evaluate(&raw, &context).map_err(|e| {
-                                Failure::new("States.IntrinsicFailure", Some(format!("{e:?}")))
+                            call.evaluate(&raw, &context).map_err(|e| match e {
+                                IntrinsicError::PathNotFound(path) => not_found(&path, field),
+                                IntrinsicError::Invalid(message) => Failure::new(
+                                    "States.IntrinsicFailure",
+                                    Some(format!(
+                                        "An error occurred while executing the state '{}' (entered at the event id #{}). The field '{field}' could not be evaluated: {message}",
+                                        sc.name, sc.entered_id
+                                    )),
+                                ),
                             })?
                         }
                     };
@@ -562,12 +574,11 @@ impl Run {
                         )),
                     }
                 };
-                let error = text(error)?;
-                let cause = text(cause)?;
-                Err(Failure::new(
-                    error.unwrap_or_else(|| "States.Fail".to_owned()),
-                    cause,
-                ))
+                let error = text(error, "ErrorPath")?;
+                let cause = text(cause, "CausePath")?;
+                // A Fail state without Error fails with no error name at
+                // all: AWS records `"executionFailedEventDetails": {}`.
+                Err(Failure::new(error.unwrap_or_default(), cause))
             }
             Kind::Succeed => {
                 let context = self.state_context(base, &sc);
@@ -607,16 +618,35 @@ impl Run {
                     WaitFor::Seconds(s) => thread.clock.sleep(Duration::from_secs(*s)).await,
                     WaitFor::Timestamp(t) => thread.clock.sleep_until(t.with_timezone(&Utc)).await,
                     WaitFor::SecondsPath(p) => {
-                        let value = self.apply_path(&Some(p.clone()), &effective, &context, &sc)?;
-                        let Some(seconds) = value.as_u64() else {
-                            return Err(self.runtime_failure(&sc, &format!("The SecondsPath parameter does not reference a valid positive integer: {value}")));
+                        // AWS's three messages: no value, a negative value,
+                        // and anything that is not a whole number.
+                        let path = p.text();
+                        let Some(value) = p.select(&effective, &context) else {
+                            return Err(self.runtime_failure(&sc, &format!("The SecondsPath parameter does not reference an input value: {path}")));
+                        };
+                        let shown = match &value {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        let seconds = match &value {
+                            Value::Number(n) if n.as_i64().is_some_and(|s| s < 0) => {
+                                return Err(self.runtime_failure(&sc, &format!("The SecondsPath parameter references a negative value: {path} == {shown}")));
+                            }
+                            Value::Number(n) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
+                            _ => {
+                                return Err(self.runtime_failure(&sc, &format!("The SecondsPath parameter cannot be parsed as a long value: {path} == {shown}")));
+                            }
                         };
                         thread.clock.sleep(Duration::from_secs(seconds)).await;
                     }
                     WaitFor::TimestampPath(p) => {
                         let value = self.apply_path(&Some(p.clone()), &effective, &context, &sc)?;
                         let Some(t) = value.as_str().and_then(crate::choice::timestamp) else {
-                            return Err(self.runtime_failure(&sc, &format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {value}")));
+                            let shown = match &value {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            };
+                            return Err(self.runtime_failure(&sc, &format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {shown}", p.text())));
                         };
                         thread.clock.sleep_until(t.with_timezone(&Utc)).await;
                     }
@@ -1000,35 +1030,47 @@ impl Run {
                 ));
             }
         };
-        let resolve = |d: &Dynamic<u64>| -> Result<u64, Failure> {
+        // AWS: "The MaxConcurrencyPath field refers to value "NoNumber"
+        // which is not a valid integer: $.MaxConcurrencyValue".
+        let not_valid = |field: &str, value: &Value, kind: &str, p: &Path| {
+            let shown = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            self.runtime_failure(
+                sc,
+                &format!(
+                    "The {field} field refers to value \"{shown}\" which is not a valid {kind}: {}",
+                    p.text()
+                ),
+            )
+        };
+        let resolve = |d: &Dynamic<u64>, field: &str| -> Result<u64, Failure> {
             match d {
                 Dynamic::Fixed(n) => Ok(*n),
-                Dynamic::Path(p) => self
-                    .apply_path(&Some(p.clone()), effective, &context, sc)?
-                    .as_u64()
-                    .ok_or_else(|| {
-                        self.runtime_failure(
-                            sc,
-                            &format!("The value at '{}' must be a non-negative integer", p.text()),
-                        )
-                    }),
+                Dynamic::Path(p) => {
+                    let value = self.apply_path(&Some(p.clone()), effective, &context, sc)?;
+                    value
+                        .as_u64()
+                        .ok_or_else(|| not_valid(field, &value, "integer", p))
+                }
             }
         };
-        let max_concurrency = resolve(&spec.max_concurrency)?;
-        let tolerated_count = spec.tolerated_count.as_ref().map(resolve).transpose()?;
+        let max_concurrency = resolve(&spec.max_concurrency, "MaxConcurrencyPath")?;
+        let tolerated_count = spec
+            .tolerated_count
+            .as_ref()
+            .map(|d| resolve(d, "ToleratedFailureCountPath"))
+            .transpose()?;
         let tolerated_percentage = match &spec.tolerated_percentage {
             None => None,
             Some(Dynamic::Fixed(p)) => Some(*p),
-            Some(Dynamic::Path(p)) => Some(
-                self.apply_path(&Some(p.clone()), effective, &context, sc)?
-                    .as_f64()
-                    .ok_or_else(|| {
-                        self.runtime_failure(
-                            sc,
-                            "ToleratedFailurePercentagePath must point to a number",
-                        )
-                    })?,
-            ),
+            Some(Dynamic::Path(p)) => {
+                let value = self.apply_path(&Some(p.clone()), effective, &context, sc)?;
+                Some(value.as_f64().ok_or_else(|| {
+                    not_valid("ToleratedFailurePercentagePath", &value, "float", p)
+                })?)
+            }
         };
         let tolerant = tolerated_count.is_some() || tolerated_percentage.is_some();
         self.record(

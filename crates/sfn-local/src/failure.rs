@@ -21,7 +21,8 @@ pub(crate) enum Origin {
 /// An error name and its cause.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Failure {
-    /// The error name, `States.Timeout` or a function's `errorType`.
+    /// The error name, `States.Timeout` or a function's `errorType`; empty
+    /// when a Fail state gave none (AWS then reports no error at all).
     pub error: String,
     /// The human-readable cause, when there is one.
     pub cause: Option<String>,
@@ -44,12 +45,17 @@ impl Failure {
         Self::new("States.Runtime", Some(cause))
     }
 
-    /// The Error Output a Catcher passes on: `{"Error", "Cause"}`.
+    /// The Error Output a Catcher passes on: `{"Error", "Cause"}`, each
+    /// only when there is one (a Fail state may set neither).
     pub(crate) fn error_output(&self) -> Value {
-        match &self.cause {
-            Some(cause) => json!({"Error": self.error, "Cause": cause}),
-            None => json!({"Error": self.error}),
+        let mut output = json!({});
+        if !self.error.is_empty() {
+            output["Error"] = json!(self.error);
         }
+        if let Some(cause) = &self.cause {
+            output["Cause"] = json!(cause);
+        }
+        output
     }
 
     /// Whether one `ErrorEquals` entry matches this failure.

@@ -159,18 +159,59 @@ impl Path {
         Some(Value::Array(nodes.into_iter().cloned().collect()))
     }
 
+    /// Why a definite path selected nothing, in Jayway's words as AWS
+    /// quotes them after "Invalid path '...' : ": a missing property on the
+    /// way is "Missing property in path $['a']" (the path up to it), a
+    /// missing last node is "No results for path: $['a']['b']".
+    pub(crate) fn missing_detail(&self, data: &Value, context: &Value) -> String {
+        let mut node = match self.root {
+            Root::Data => data,
+            Root::Context => context,
+        };
+        let mut walked = String::from(if self.root == Root::Context {
+            "$$"
+        } else {
+            "$"
+        });
+        let last = self.segments.len().saturating_sub(1);
+        for (i, segment) in self.segments.iter().enumerate() {
+            let next = match segment {
+                Segment::Child(name) => {
+                    walked.push_str(&format!("['{name}']"));
+                    node.as_object().and_then(|o| o.get(name))
+                }
+                Segment::Index(index) => {
+                    walked.push_str(&format!("[{index}]"));
+                    node.as_array()
+                        .and_then(|items| items.get(resolve_index(*index, items.len())?))
+                }
+                _ => break,
+            };
+            match next {
+                Some(child) => node = child,
+                None if i < last && matches!(segment, Segment::Child(_)) && node.is_object() => {
+                    return format!("Missing property in path {walked}");
+                }
+                None => break,
+            }
+        }
+        format!("No results for path: {}", self.normalized())
+    }
+
     /// Writes `value` at this Reference Path inside `target`, creating the
     /// objects on the way, as ResultPath does. Fails when the way goes
-    /// through something that is not an object, or an index out of range.
-    pub(crate) fn write(&self, target: Value, value: Value) -> Result<Value, ()> {
-        fn write_at(node: &mut Value, segments: &[Segment], value: Value) -> Result<(), ()> {
+    /// through something that is not an object, or an index out of range;
+    /// the error is the step (field name or index) that could not be
+    /// applied, which AWS names in "Unable to apply step ...".
+    pub(crate) fn write(&self, target: Value, value: Value) -> Result<Value, String> {
+        fn write_at(node: &mut Value, segments: &[Segment], value: Value) -> Result<(), String> {
             let Some((first, rest)) = segments.split_first() else {
                 *node = value;
                 return Ok(());
             };
             match first {
                 Segment::Child(name) => {
-                    let object = node.as_object_mut().ok_or(())?;
+                    let object = node.as_object_mut().ok_or_else(|| name.clone())?;
                     let child = object
                         .entry(name.clone())
                         .or_insert_with(|| Value::Object(Map::new()));
@@ -180,12 +221,13 @@ impl Path {
                     write_at(child, rest, value)
                 }
                 Segment::Index(i) => {
-                    let items = node.as_array_mut().ok_or(())?;
-                    let index = usize::try_from(*i).map_err(|_| ())?;
-                    let child = items.get_mut(index).ok_or(())?;
+                    let step = || i.to_string();
+                    let items = node.as_array_mut().ok_or_else(step)?;
+                    let index = usize::try_from(*i).map_err(|_| step())?;
+                    let child = items.get_mut(index).ok_or_else(step)?;
                     write_at(child, rest, value)
                 }
-                _ => Err(()),
+                _ => Err(String::new()),
             }
         }
         let mut target = target;
@@ -652,12 +694,42 @@ mod tests {
             path.write(json!({"a": {"c": 2}}), json!(1)),
             Ok(json!({"a": {"b": 1, "c": 2}}))
         );
-        assert_eq!(path.write(json!("text"), json!(1)), Err(()));
+        assert_eq!(path.write(json!("text"), json!(1)), Err("a".to_owned()));
+        assert_eq!(path.write(json!({"a": [1]}), json!(1)), Err("b".to_owned()));
         assert_eq!(
             Path::parse("$").unwrap().write(json!({"x": 1}), json!(2)),
             Ok(json!(2))
         );
         assert!(!Path::parse("$.a[*]").unwrap().is_reference());
+    }
+
+    // "Invalid path '$.no.such.result.path' : Missing property in path
+    // $['no']" and "Invalid path '$.NoSuchInputPath' : No results for path:
+    // $['NoSuchInputPath']", as AWS reports them (recorded in LocalStack's
+    // AWS snapshots, tests/aws/services/stepfunctions/v2/scenarios).
+    #[test]
+    fn missing_nodes_are_described_as_jayway_does() {
+        let detail = |path: &str, data: Value| {
+            Path::parse(path)
+                .unwrap()
+                .missing_detail(&data, &Value::Null)
+        };
+        assert_eq!(
+            detail("$.no.such.result.path", json!({})),
+            "Missing property in path $['no']"
+        );
+        assert_eq!(
+            detail("$.a.b.c", json!({"a": {}})),
+            "Missing property in path $['a']['b']"
+        );
+        assert_eq!(
+            detail("$.NoSuchInputPath", json!({})),
+            "No results for path: $['NoSuchInputPath']"
+        );
+        assert_eq!(
+            detail("$.a.b", json!({"a": {}})),
+            "No results for path: $['a']['b']"
+        );
     }
 
     #[test]
