@@ -206,14 +206,6 @@ pub async fn verify(
         moat_aws::dynamodb::Client::new(&stack.config),
         &spec.records_table,
     );
-    let fail = |operation: &'static str| {
-        move |error: moat_aws::Error| Error::Aws {
-            operation,
-            region: stack.region().to_owned(),
-            message: error.to_string(),
-        }
-    };
-
     // Notifications arrive through SNS -> SQS; read until the inbox is dry.
     let mut notifications: Vec<Value> = Vec::new();
     loop {
@@ -238,7 +230,7 @@ pub async fn verify(
         .get_findings()
         .send()
         .await
-        .map_err(|error| crate::aws_error("GetFindings", stack.region(), error))?
+        .map_err(|error| stack.aws_error("GetFindings", error))?
         .findings
         .unwrap_or_default();
     let hub_states = |group_id: &str| -> Vec<String> {
@@ -298,7 +290,7 @@ pub async fn verify(
         let now = groups
             .snapshot(ACCOUNT, stack.region(), &group.group_id)
             .await
-            .map_err(fail("DescribeSecurityGroups"))?
+            .map_err(|error| stack.aws_error("DescribeSecurityGroups", error))?
             .ok_or_else(|| Error::Aws {
                 operation: "DescribeSecurityGroups",
                 region: stack.region().to_owned(),
@@ -309,7 +301,7 @@ pub async fn verify(
         let backups = records
             .backups_of(&group.group_id)
             .await
-            .map_err(fail("Query"))?;
+            .map_err(|error| stack.aws_error("Query", error))?;
         let count = notified(event_id);
         let executions: Vec<&ExecutionResult> = results
             .iter()
