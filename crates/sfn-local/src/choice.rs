@@ -140,72 +140,9 @@ impl Rule {
             )?)));
         }
         for (key, operand) in object {
-            let (name, is_path) = match key.strip_suffix("Path") {
-                Some(base) if OPERATORS.iter().any(|(n, _)| *n == base) => (base, true),
-                _ => (key.as_str(), false),
-            };
-            let Some((_, op)) = OPERATORS.iter().find(|(n, _)| *n == name) else {
-                continue;
-            };
-            if is_path && (op.is_type_test() || *op == Op::StringMatches) {
-                return Err(format!(
-                    "SCHEMA_VALIDATION_FAILED: The field '{key}' is not supported by Step Functions at {at}"
-                ));
+            if let Some(test) = Self::compile_test(object, key, operand, at)? {
+                found.push(test);
             }
-            let variable = object
-                .get("Variable")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    format!(
-                        "SCHEMA_VALIDATION_FAILED: These fields are required: [Variable] at {at}"
-                    )
-                })
-                .and_then(|v| {
-                    Path::parse(v)
-                        .map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at {at}/Variable"))
-                })?;
-            let operand = if is_path {
-                let text = operand.as_str().ok_or_else(|| {
-                    format!("SCHEMA_VALIDATION_FAILED: The value of '{key}' must be a path at {at}")
-                })?;
-                Operand::Path(
-                    Path::parse(text)
-                        .map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at {at}/{key}"))?,
-                )
-            } else {
-                let type_ok = match op {
-                    Op::StringEquals
-                    | Op::StringLessThan
-                    | Op::StringGreaterThan
-                    | Op::StringLessThanEquals
-                    | Op::StringGreaterThanEquals
-                    | Op::StringMatches => operand.is_string(),
-                    Op::NumericEquals
-                    | Op::NumericLessThan
-                    | Op::NumericGreaterThan
-                    | Op::NumericLessThanEquals
-                    | Op::NumericGreaterThanEquals => operand.is_number(),
-                    Op::TimestampEquals
-                    | Op::TimestampLessThan
-                    | Op::TimestampGreaterThan
-                    | Op::TimestampLessThanEquals
-                    | Op::TimestampGreaterThanEquals => {
-                        operand.as_str().is_some_and(|s| timestamp(s).is_some())
-                    }
-                    _ => operand.is_boolean(),
-                };
-                if !type_ok {
-                    return Err(format!(
-                        "SCHEMA_VALIDATION_FAILED: The value of '{key}' has the wrong type at {at}/{key}"
-                    ));
-                }
-                Operand::Literal(operand.clone())
-            };
-            found.push(Rule::Test {
-                variable,
-                op: *op,
-                operand,
-            });
         }
         match found.len() {
             1 => Ok(found.remove(0)),
@@ -216,6 +153,58 @@ impl Rule {
                 "SCHEMA_VALIDATION_FAILED: The Choice Rule has more than one comparison operator at {at}"
             )),
         }
+    }
+
+    /// The test that the field `key` of a rule makes, when `key` names a
+    /// comparison operator or type test (or the `*Path` form of one).
+    fn compile_test(
+        object: &Map<String, Value>,
+        key: &str,
+        operand: &Value,
+        at: &str,
+    ) -> Result<Option<Self>, String> {
+        let (name, is_path) = match key.strip_suffix("Path") {
+            Some(base) if OPERATORS.iter().any(|(n, _)| *n == base) => (base, true),
+            _ => (key, false),
+        };
+        let Some((_, op)) = OPERATORS.iter().find(|(n, _)| *n == name) else {
+            return Ok(None);
+        };
+        if is_path && (op.is_type_test() || *op == Op::StringMatches) {
+            return Err(format!(
+                "SCHEMA_VALIDATION_FAILED: The field '{key}' is not supported by Step Functions at {at}"
+            ));
+        }
+        let variable = object
+            .get("Variable")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                format!("SCHEMA_VALIDATION_FAILED: These fields are required: [Variable] at {at}")
+            })
+            .and_then(|v| {
+                Path::parse(v)
+                    .map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at {at}/Variable"))
+            })?;
+        let operand = if is_path {
+            let text = operand.as_str().ok_or_else(|| {
+                format!("SCHEMA_VALIDATION_FAILED: The value of '{key}' must be a path at {at}")
+            })?;
+            Operand::Path(
+                Path::parse(text)
+                    .map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at {at}/{key}"))?,
+            )
+        } else if literal_fits(*op, operand) {
+            Operand::Literal(operand.clone())
+        } else {
+            return Err(format!(
+                "SCHEMA_VALIDATION_FAILED: The value of '{key}' has the wrong type at {at}/{key}"
+            ));
+        };
+        Ok(Some(Rule::Test {
+            variable,
+            op: *op,
+            operand,
+        }))
     }
 
     /// Evaluates the rule. The error is the detail of the `States.Runtime`
@@ -264,6 +253,33 @@ impl Rule {
                 Ok(test(*op, &value, &expected))
             }
         }
+    }
+}
+
+/// Whether a literal operand has the type its operator compares: a string,
+/// a number, a timestamp string, or a boolean for BooleanEquals and the
+/// type tests.
+fn literal_fits(op: Op, operand: &Value) -> bool {
+    match op {
+        Op::StringEquals
+        | Op::StringLessThan
+        | Op::StringGreaterThan
+        | Op::StringLessThanEquals
+        | Op::StringGreaterThanEquals
+        | Op::StringMatches => operand.is_string(),
+        Op::NumericEquals
+        | Op::NumericLessThan
+        | Op::NumericGreaterThan
+        | Op::NumericLessThanEquals
+        | Op::NumericGreaterThanEquals => operand.is_number(),
+        Op::TimestampEquals
+        | Op::TimestampLessThan
+        | Op::TimestampGreaterThan
+        | Op::TimestampLessThanEquals
+        | Op::TimestampGreaterThanEquals => {
+            operand.as_str().is_some_and(|s| timestamp(s).is_some())
+        }
+        _ => operand.is_boolean(),
     }
 }
 

@@ -6,16 +6,14 @@
 
 use serde_json::{Value, json};
 
-/// Where a failure came from, which decides what the `States.TaskFailed`,
-/// `States.BranchFailed` and `States.HeartbeatTimeout` matchers match.
+/// Where a failure came from, which decides what `States.BranchFailed`
+/// matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// Raised by the state itself (a task, a path, an intrinsic).
     State,
     /// Raised inside a Parallel branch or a Map iteration and propagated.
     Branch,
-    /// A task that stopped sending heartbeats.
-    Heartbeat,
 }
 
 /// An error name and its cause.
@@ -63,6 +61,8 @@ impl Failure {
     /// `States.ALL` matches every error except `States.Runtime` and
     /// `States.DataLimitExceeded`, which AWS documents as terminal;
     /// `States.TaskFailed` matches every error except `States.Timeout`.
+    /// `States.HeartbeatTimeout` matches nothing: only request-response
+    /// tasks run here, and they send no heartbeats.
     pub(crate) fn matches(&self, name: &str) -> bool {
         let terminal = self.error == "States.Runtime" || self.error == "States.DataLimitExceeded";
         match name {
@@ -70,7 +70,7 @@ impl Failure {
             "States.ALL" => !terminal,
             "States.TaskFailed" => !terminal && self.error != "States.Timeout",
             "States.BranchFailed" => !terminal && self.origin == Origin::Branch,
-            "States.HeartbeatTimeout" => self.origin == Origin::Heartbeat,
+            "States.HeartbeatTimeout" => false,
             other => other == self.error,
         }
     }
@@ -102,5 +102,7 @@ mod tests {
         };
         assert!(branch.matches("States.BranchFailed"));
         assert!(branch.matches("MyError"));
+        let heartbeat = Failure::new("States.HeartbeatTimeout", None);
+        assert!(!heartbeat.matches("States.HeartbeatTimeout"));
     }
 }

@@ -83,7 +83,8 @@ impl Resource {
     }
 }
 
-/// SDK clients per region, all pointed at local endpoints.
+/// The local endpoint of each region; every call builds its SDK client
+/// from the endpoint of its region, and a region without one fails.
 pub(crate) struct Integrations {
     endpoints: HashMap<String, String>,
 }
@@ -163,11 +164,10 @@ fn with_metadata(mut output: Map<String, Value>) -> Value {
     Value::Object(output)
 }
 
+/// A parameter as the SDK takes text: a string as it is, anything else as
+/// its JSON.
 fn text_param(parameters: &Value, field: &str) -> Option<String> {
-    parameters.get(field).map(|v| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
+    parameters.get(field).map(crate::unquoted)
 }
 
 fn missing(prefix: &str, field: &str) -> Failure {
@@ -193,8 +193,13 @@ impl Integrations {
     /// fixed test credentials the local AWS accepts; every integration's
     /// client is built from it.
     fn sdk_config(&self, region: &str) -> Result<aws_config::SdkConfig, Failure> {
-        let credentials =
-            aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "sfn-local");
+        let credentials = aws_sdk_sqs::config::Credentials::new(
+            local_aws::ACCESS_KEY_ID,
+            local_aws::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "sfn-local",
+        );
         Ok(aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
@@ -340,6 +345,8 @@ impl Integrations {
         Ok(output)
     }
 
+    /// `putItem`, `getItem`, `updateItem` or `deleteItem`: the one item (or
+    /// the attributes the action returns) as DynamoDB JSON.
     async fn dynamodb(
         &self,
         region: &str,
@@ -348,14 +355,39 @@ impl Integrations {
         prefix: &str,
     ) -> Result<Map<String, Value>, Failure> {
         let client = aws_sdk_dynamodb::Client::new(&self.sdk_config(region)?);
-        let invalid = |e: String| Failure::new(format!("{prefix}.ValidationException"), Some(e));
-        let table = text_param(p, "TableName").ok_or_else(|| missing(prefix, "TableName"))?;
-        let item_map = |field: &str| -> Result<Option<HashMap<String, AttributeValue>>, Failure> {
-            p.get(field)
-                .map(|v| to_attribute_map(v).map_err(invalid))
-                .transpose()
+        let request = ItemRequest::read(p, prefix)?;
+        let (field, found) = match action {
+            "putItem" => ("Attributes", put_item(&client, request).await?),
+            "getItem" => ("Item", get_item(&client, request).await?),
+            "updateItem" => ("Attributes", update_item(&client, request).await?),
+            _ => ("Attributes", delete_item(&client, request).await?),
         };
-        let names: Option<HashMap<String, String>> = p
+        let mut output = Map::new();
+        if let Some(value) = found {
+            output.insert(field.to_owned(), value);
+        }
+        Ok(output)
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The parameters of one DynamoDB item action, with the fields the actions
+/// share read once.
+struct ItemRequest<'a> {
+    parameters: &'a Value,
+    prefix: &'a str,
+    table: String,
+    names: Option<HashMap<String, String>>,
+    values: Option<Item>,
+    return_values: Option<ReturnValue>,
+    condition: Option<String>,
+}
+
+impl<'a> ItemRequest<'a> {
+    fn read(p: &'a Value, prefix: &'a str) -> Result<Self, Failure> {
+        let table = text_param(p, "TableName").ok_or_else(|| missing(prefix, "TableName"))?;
+        let names = p
             .get("ExpressionAttributeNames")
             .and_then(Value::as_object)
             .map(|o| {
@@ -363,78 +395,106 @@ impl Integrations {
                     .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
                     .collect()
             });
-        let values = item_map("ExpressionAttributeValues")?;
-        let return_values = text_param(p, "ReturnValues").map(|r| ReturnValue::from(r.as_str()));
-        let condition = text_param(p, "ConditionExpression");
-        let mut output = Map::new();
-        match action {
-            "putItem" => {
-                let out = client
-                    .put_item()
-                    .table_name(table)
-                    .set_item(item_map("Item")?)
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .set_return_values(return_values)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
-                if let Some(attributes) = out.attributes() {
-                    output.insert("Attributes".to_owned(), from_attribute_map(attributes));
-                }
-            }
-            "getItem" => {
-                let out = client
-                    .get_item()
-                    .table_name(table)
-                    .set_key(item_map("Key")?)
-                    .set_consistent_read(p.get("ConsistentRead").and_then(Value::as_bool))
-                    .set_projection_expression(text_param(p, "ProjectionExpression"))
-                    .set_expression_attribute_names(names)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
-                if let Some(item) = out.item() {
-                    output.insert("Item".to_owned(), from_attribute_map(item));
-                }
-            }
-            "updateItem" => {
-                let out = client
-                    .update_item()
-                    .table_name(table)
-                    .set_key(item_map("Key")?)
-                    .set_update_expression(text_param(p, "UpdateExpression"))
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .set_return_values(return_values)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
-                if let Some(attributes) = out.attributes() {
-                    output.insert("Attributes".to_owned(), from_attribute_map(attributes));
-                }
-            }
-            _ => {
-                let out = client
-                    .delete_item()
-                    .table_name(table)
-                    .set_key(item_map("Key")?)
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .set_return_values(return_values)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_failure(prefix, "DynamoDb", e))?;
-                if let Some(attributes) = out.attributes() {
-                    output.insert("Attributes".to_owned(), from_attribute_map(attributes));
-                }
-            }
-        }
-        Ok(output)
+        let mut request = Self {
+            parameters: p,
+            prefix,
+            table,
+            names,
+            values: None,
+            return_values: text_param(p, "ReturnValues").map(|r| ReturnValue::from(r.as_str())),
+            condition: text_param(p, "ConditionExpression"),
+        };
+        request.values = request.item("ExpressionAttributeValues")?;
+        Ok(request)
     }
+
+    /// A parameter holding a map of attribute values, such as `Item` or `Key`.
+    fn item(&self, field: &str) -> Result<Option<Item>, Failure> {
+        self.parameters
+            .get(field)
+            .map(|v| {
+                to_attribute_map(v).map_err(|e| {
+                    Failure::new(format!("{}.ValidationException", self.prefix), Some(e))
+                })
+            })
+            .transpose()
+    }
+}
+
+async fn put_item(
+    client: &aws_sdk_dynamodb::Client,
+    r: ItemRequest<'_>,
+) -> Result<Option<Value>, Failure> {
+    let item = r.item("Item")?;
+    let out = client
+        .put_item()
+        .table_name(r.table)
+        .set_item(item)
+        .set_condition_expression(r.condition)
+        .set_expression_attribute_names(r.names)
+        .set_expression_attribute_values(r.values)
+        .set_return_values(r.return_values)
+        .send()
+        .await
+        .map_err(|e| sdk_failure(r.prefix, "DynamoDb", e))?;
+    Ok(out.attributes().map(from_attribute_map))
+}
+
+async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    r: ItemRequest<'_>,
+) -> Result<Option<Value>, Failure> {
+    let key = r.item("Key")?;
+    let out = client
+        .get_item()
+        .table_name(r.table)
+        .set_key(key)
+        .set_consistent_read(r.parameters.get("ConsistentRead").and_then(Value::as_bool))
+        .set_projection_expression(text_param(r.parameters, "ProjectionExpression"))
+        .set_expression_attribute_names(r.names)
+        .send()
+        .await
+        .map_err(|e| sdk_failure(r.prefix, "DynamoDb", e))?;
+    Ok(out.item().map(from_attribute_map))
+}
+
+async fn update_item(
+    client: &aws_sdk_dynamodb::Client,
+    r: ItemRequest<'_>,
+) -> Result<Option<Value>, Failure> {
+    let key = r.item("Key")?;
+    let out = client
+        .update_item()
+        .table_name(r.table)
+        .set_key(key)
+        .set_update_expression(text_param(r.parameters, "UpdateExpression"))
+        .set_condition_expression(r.condition)
+        .set_expression_attribute_names(r.names)
+        .set_expression_attribute_values(r.values)
+        .set_return_values(r.return_values)
+        .send()
+        .await
+        .map_err(|e| sdk_failure(r.prefix, "DynamoDb", e))?;
+    Ok(out.attributes().map(from_attribute_map))
+}
+
+async fn delete_item(
+    client: &aws_sdk_dynamodb::Client,
+    r: ItemRequest<'_>,
+) -> Result<Option<Value>, Failure> {
+    let key = r.item("Key")?;
+    let out = client
+        .delete_item()
+        .table_name(r.table)
+        .set_key(key)
+        .set_condition_expression(r.condition)
+        .set_expression_attribute_names(r.names)
+        .set_expression_attribute_values(r.values)
+        .set_return_values(r.return_values)
+        .send()
+        .await
+        .map_err(|e| sdk_failure(r.prefix, "DynamoDb", e))?;
+    Ok(out.attributes().map(from_attribute_map))
 }
 
 /// Reads DynamoDB JSON (`{"S": "x"}`, `{"N": "1"}`, ...) into SDK values.

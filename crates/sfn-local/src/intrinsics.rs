@@ -154,202 +154,230 @@ fn as_int(name: &str, value: &Value, what: &str) -> Result<i64, String> {
     }
 }
 
+/// Runs the intrinsic `name` on its evaluated arguments. Each function's
+/// argument checks are its own, below; this only dispatches.
 fn apply(name: &str, args: Vec<Value>) -> Result<Value, String> {
     match name {
         "States.Format" => format(args),
-        "States.StringToJson" => {
-            expect_count(name, &args, 1..=1)?;
-            let text = as_str(name, &args[0], "the argument")?;
-            serde_json::from_str(text)
-                .map_err(|e| invalid_args(name, &format!("the string is not JSON: {e}")))
-        }
+        "States.StringToJson" => string_to_json(name, &args),
         "States.JsonToString" => {
             expect_count(name, &args, 1..=1)?;
             Ok(Value::String(args[0].to_string()))
         }
         "States.Array" => Ok(Value::Array(args)),
-        "States.ArrayPartition" => {
-            expect_count(name, &args, 2..=2)?;
-            let items = as_array(name, &args[0], "the first argument")?;
-            let size = as_int(name, &args[1], "the chunk size")?;
-            if size <= 0 {
-                return Err(invalid_args(name, "the chunk size must be greater than 0"));
-            }
-            Ok(Value::Array(
-                items
-                    .chunks(size as usize)
-                    .map(|c| Value::Array(c.to_vec()))
-                    .collect(),
-            ))
-        }
+        "States.ArrayPartition" => array_partition(name, &args),
         "States.ArrayContains" => {
             expect_count(name, &args, 2..=2)?;
             let items = as_array(name, &args[0], "the first argument")?;
             Ok(Value::Bool(items.iter().any(|v| json_equal(v, &args[1]))))
         }
-        "States.ArrayRange" => {
-            expect_count(name, &args, 3..=3)?;
-            let start = as_int(name, &args[0], "the first argument")?;
-            let end = as_int(name, &args[1], "the second argument")?;
-            let step = as_int(name, &args[2], "the step")?;
-            if step == 0 {
-                return Err(invalid_args(name, "the step cannot be 0"));
-            }
-            let mut items = Vec::new();
-            let mut i = start;
-            while (step > 0 && i <= end) || (step < 0 && i >= end) {
-                items.push(Value::from(i));
-                if items.len() > 1000 {
-                    return Err(invalid_args(
-                        name,
-                        "the array cannot have more than 1000 items",
-                    ));
-                }
-                i += step;
-            }
-            Ok(Value::Array(items))
-        }
-        "States.ArrayGetItem" => {
-            expect_count(name, &args, 2..=2)?;
-            let items = as_array(name, &args[0], "the first argument")?;
-            let index = as_int(name, &args[1], "the index")?;
-            usize::try_from(index)
-                .ok()
-                .and_then(|i| items.get(i))
-                .cloned()
-                .ok_or_else(|| invalid_args(name, &format!("index {index} is out of bounds")))
-        }
+        "States.ArrayRange" => array_range(name, &args),
+        "States.ArrayGetItem" => array_get_item(name, &args),
         "States.ArrayLength" => {
             expect_count(name, &args, 1..=1)?;
             Ok(Value::from(as_array(name, &args[0], "the argument")?.len()))
         }
-        "States.ArrayUnique" => {
-            expect_count(name, &args, 1..=1)?;
-            let mut unique: Vec<Value> = Vec::new();
-            for item in as_array(name, &args[0], "the argument")? {
-                if !unique.iter().any(|u| json_equal(u, item)) {
-                    unique.push(item.clone());
-                }
-            }
-            Ok(Value::Array(unique))
-        }
-        "States.Base64Encode" => {
-            expect_count(name, &args, 1..=1)?;
-            let text = as_str(name, &args[0], "the argument")?;
-            if text.chars().count() > 10_000 {
-                return Err(invalid_args(
-                    name,
-                    "the input cannot be longer than 10000 characters",
-                ));
-            }
-            Ok(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(text),
-            ))
-        }
-        "States.Base64Decode" => {
-            expect_count(name, &args, 1..=1)?;
-            let text = as_str(name, &args[0], "the argument")?;
-            if text.chars().count() > 10_000 {
-                return Err(invalid_args(
-                    name,
-                    "the input cannot be longer than 10000 characters",
-                ));
-            }
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|e| invalid_args(name, &format!("the input is not base64: {e}")))?;
-            String::from_utf8(bytes)
-                .map(Value::String)
-                .map_err(|_| invalid_args(name, "the decoded data is not UTF-8 text"))
-        }
-        "States.Hash" => {
-            expect_count(name, &args, 2..=2)?;
-            let data = match &args[0] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if data.chars().count() > 10_000 {
-                return Err(invalid_args(
-                    name,
-                    "the input cannot be longer than 10000 characters",
-                ));
-            }
-            let algorithm = as_str(name, &args[1], "the algorithm")?;
-            Ok(Value::String(hash(algorithm, data.as_bytes()).ok_or_else(|| {
-                invalid_args(name, &format!("the algorithm '{algorithm}' is not one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"))
-            })?))
-        }
-        "States.JsonMerge" => {
-            expect_count(name, &args, 3..=3)?;
-            let (Value::Object(left), Value::Object(right)) = (&args[0], &args[1]) else {
-                return Err(invalid_args(
-                    name,
-                    "the first two arguments must be JSON objects",
-                ));
-            };
-            match args[2] {
-                Value::Bool(false) => {}
-                Value::Bool(true) => {
-                    return Err(invalid_args(
-                        name,
-                        "only the shallow merge (false) is supported",
-                    ));
-                }
-                _ => return Err(invalid_args(name, "the third argument must be a boolean")),
-            }
-            let mut merged: Map<String, Value> = left.clone();
-            for (k, v) in right {
-                merged.insert(k.clone(), v.clone());
-            }
-            Ok(Value::Object(merged))
-        }
-        "States.MathRandom" => {
-            expect_count(name, &args, 2..=3)?;
-            let start = as_int(name, &args[0], "the start")?;
-            let end = as_int(name, &args[1], "the end")?;
-            if start >= end {
-                return Err(invalid_args(name, "the start must be less than the end"));
-            }
-            let value = match args.get(2) {
-                Some(seed) => {
-                    let seed = as_int(name, seed, "the seed")?;
-                    use rand::{Rng, SeedableRng};
-                    rand::rngs::StdRng::seed_from_u64(seed as u64).random_range(start..end)
-                }
-                None => rand::random_range(start..end),
-            };
-            Ok(Value::from(value))
-        }
-        "States.MathAdd" => {
-            expect_count(name, &args, 2..=2)?;
-            let a = as_int(name, &args[0], "the first argument")?;
-            let b = as_int(name, &args[1], "the second argument")?;
-            let range = i64::from(i32::MIN)..=i64::from(i32::MAX);
-            if !range.contains(&a) || !range.contains(&b) {
-                return Err(invalid_args(
-                    name,
-                    "the arguments must be between -2147483648 and 2147483647",
-                ));
-            }
-            Ok(Value::from(a + b))
-        }
-        "States.StringSplit" => {
-            expect_count(name, &args, 2..=2)?;
-            let text = as_str(name, &args[0], "the first argument")?;
-            let delimiters: Vec<char> = as_str(name, &args[1], "the splitter")?.chars().collect();
-            Ok(Value::Array(
-                text.split(|c| delimiters.contains(&c))
-                    .filter(|part| !part.is_empty())
-                    .map(|part| Value::String(part.to_owned()))
-                    .collect(),
-            ))
-        }
+        "States.ArrayUnique" => array_unique(name, &args),
+        "States.Base64Encode" => base64_encode(name, &args),
+        "States.Base64Decode" => base64_decode(name, &args),
+        "States.Hash" => hash_of(name, &args),
+        "States.JsonMerge" => json_merge(name, &args),
+        "States.MathRandom" => math_random(name, &args),
+        "States.MathAdd" => math_add(name, &args),
+        "States.StringSplit" => string_split(name, &args),
         "States.UUID" => {
             expect_count(name, &args, 0..=0)?;
             Ok(Value::String(uuid::Uuid::new_v4().to_string()))
         }
         other => Err(format!("The intrinsic function '{other}' is not supported")),
     }
+}
+
+/// The longest text the encoding and hashing functions take.
+const MAX_INPUT_CHARS: usize = 10_000;
+
+fn check_input_length(name: &str, text: &str) -> Result<(), String> {
+    if text.chars().count() > MAX_INPUT_CHARS {
+        return Err(invalid_args(
+            name,
+            "the input cannot be longer than 10000 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn string_to_json(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 1..=1)?;
+    let text = as_str(name, &args[0], "the argument")?;
+    serde_json::from_str(text)
+        .map_err(|e| invalid_args(name, &format!("the string is not JSON: {e}")))
+}
+
+fn array_partition(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 2..=2)?;
+    let items = as_array(name, &args[0], "the first argument")?;
+    let size = as_int(name, &args[1], "the chunk size")?;
+    if size <= 0 {
+        return Err(invalid_args(name, "the chunk size must be greater than 0"));
+    }
+    Ok(Value::Array(
+        items
+            .chunks(size as usize)
+            .map(|c| Value::Array(c.to_vec()))
+            .collect(),
+    ))
+}
+
+fn array_range(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 3..=3)?;
+    let start = as_int(name, &args[0], "the first argument")?;
+    let end = as_int(name, &args[1], "the second argument")?;
+    let step = as_int(name, &args[2], "the step")?;
+    if step == 0 {
+        return Err(invalid_args(name, "the step cannot be 0"));
+    }
+    let mut items = Vec::new();
+    let mut i = start;
+    while (step > 0 && i <= end) || (step < 0 && i >= end) {
+        items.push(Value::from(i));
+        if items.len() > 1000 {
+            return Err(invalid_args(
+                name,
+                "the array cannot have more than 1000 items",
+            ));
+        }
+        i += step;
+    }
+    Ok(Value::Array(items))
+}
+
+fn array_get_item(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 2..=2)?;
+    let items = as_array(name, &args[0], "the first argument")?;
+    let index = as_int(name, &args[1], "the index")?;
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| items.get(i))
+        .cloned()
+        .ok_or_else(|| invalid_args(name, &format!("index {index} is out of bounds")))
+}
+
+fn array_unique(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 1..=1)?;
+    let mut unique: Vec<Value> = Vec::new();
+    for item in as_array(name, &args[0], "the argument")? {
+        if !unique.iter().any(|u| json_equal(u, item)) {
+            unique.push(item.clone());
+        }
+    }
+    Ok(Value::Array(unique))
+}
+
+fn base64_encode(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 1..=1)?;
+    let text = as_str(name, &args[0], "the argument")?;
+    check_input_length(name, text)?;
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(text),
+    ))
+}
+
+fn base64_decode(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 1..=1)?;
+    let text = as_str(name, &args[0], "the argument")?;
+    check_input_length(name, text)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| invalid_args(name, &format!("the input is not base64: {e}")))?;
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| invalid_args(name, "the decoded data is not UTF-8 text"))
+}
+
+/// `States.Hash`: a string is hashed as it is, any other value as its JSON.
+fn hash_of(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 2..=2)?;
+    let data = crate::unquoted(&args[0]);
+    check_input_length(name, &data)?;
+    let algorithm = as_str(name, &args[1], "the algorithm")?;
+    Ok(Value::String(hash(algorithm, data.as_bytes()).ok_or_else(|| {
+        invalid_args(name, &format!("the algorithm '{algorithm}' is not one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"))
+    })?))
+}
+
+/// `States.JsonMerge`: only the shallow merge, as AWS supports.
+fn json_merge(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 3..=3)?;
+    let (Value::Object(left), Value::Object(right)) = (&args[0], &args[1]) else {
+        return Err(invalid_args(
+            name,
+            "the first two arguments must be JSON objects",
+        ));
+    };
+    match args[2] {
+        Value::Bool(false) => {}
+        Value::Bool(true) => {
+            return Err(invalid_args(
+                name,
+                "only the shallow merge (false) is supported",
+            ));
+        }
+        _ => return Err(invalid_args(name, "the third argument must be a boolean")),
+    }
+    let mut merged: Map<String, Value> = left.clone();
+    for (k, v) in right {
+        merged.insert(k.clone(), v.clone());
+    }
+    Ok(Value::Object(merged))
+}
+
+/// `States.MathRandom`: from the start (inclusive) to the end
+/// (exclusive), repeatable with a seed.
+fn math_random(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 2..=3)?;
+    let start = as_int(name, &args[0], "the start")?;
+    let end = as_int(name, &args[1], "the end")?;
+    if start >= end {
+        return Err(invalid_args(name, "the start must be less than the end"));
+    }
+    let value = match args.get(2) {
+        Some(seed) => {
+            let seed = as_int(name, seed, "the seed")?;
+            use rand::{Rng, SeedableRng};
+            rand::rngs::StdRng::seed_from_u64(seed as u64).random_range(start..end)
+        }
+        None => rand::random_range(start..end),
+    };
+    Ok(Value::from(value))
+}
+
+/// `States.MathAdd`: both arguments must fit a Java `int`.
+fn math_add(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 2..=2)?;
+    let a = as_int(name, &args[0], "the first argument")?;
+    let b = as_int(name, &args[1], "the second argument")?;
+    let range = i64::from(i32::MIN)..=i64::from(i32::MAX);
+    if !range.contains(&a) || !range.contains(&b) {
+        return Err(invalid_args(
+            name,
+            "the arguments must be between -2147483648 and 2147483647",
+        ));
+    }
+    Ok(Value::from(a + b))
+}
+
+/// `States.StringSplit`: every character of the splitter is a delimiter,
+/// and empty parts are dropped.
+fn string_split(name: &str, args: &[Value]) -> Result<Value, String> {
+    expect_count(name, args, 2..=2)?;
+    let text = as_str(name, &args[0], "the first argument")?;
+    let delimiters: Vec<char> = as_str(name, &args[1], "the splitter")?.chars().collect();
+    Ok(Value::Array(
+        text.split(|c| delimiters.contains(&c))
+            .filter(|part| !part.is_empty())
+            .map(|part| Value::String(part.to_owned()))
+            .collect(),
+    ))
 }
 
 fn format(args: Vec<Value>) -> Result<Value, String> {

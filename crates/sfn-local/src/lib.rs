@@ -1,21 +1,34 @@
 //! A local AWS Step Functions executor: runs the exact Amazon States
-//! Language definition AWS runs (JSONPath query language), with the real
-//! Lambda function binaries behind a local Lambda Runtime API and the
-//! service integrations sent to a local AWS endpoint (moto).
+//! Language definition AWS runs (the JSONPath query language), with the
+//! real Lambda function binaries behind a local Lambda Runtime API and the
+//! `sqs`, `sns` and `dynamodb` integrations sent to a local AWS endpoint
+//! (moto).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sfn_local::Error> {
 //! use std::collections::HashMap;
 //! use sfn_local::{Executor, ExecutorConfig, FunctionConfig, StateMachine};
 //!
-//! let text = std::fs::read_to_string("statemachines/guardrail.asl.json").unwrap();
-//! let subs = HashMap::from([(
-//!     "DetectFunctionArn".to_owned(),
-//!     "arn:aws:lambda:us-east-1:123456789012:function:detect".to_owned(),
-//! )]);
-//! let machine = StateMachine::new("guardrail", &text, &subs)?;
+//! let functions = ["detect", "evaluate", "backup", "remediate", "notify", "escalate"];
+//! let mut subs: HashMap<String, String> = functions
+//!     .iter()
+//!     .map(|f| {
+//!         let placeholder = format!("{}{}FunctionArn", f[..1].to_uppercase(), &f[1..]);
+//!         (placeholder, format!("arn:aws:lambda:us-east-1:123456789012:function:{f}"))
+//!     })
+//!     .collect();
+//! subs.insert(
+//!     "DeadLetterQueueUrl".to_owned(),
+//!     "http://127.0.0.1:5000/123456789012/dead-letters".to_owned(),
+//! );
+//! let text = std::fs::read_to_string("statemachines/remediation.asl.json").unwrap();
+//! let machine = StateMachine::new("remediation", &text, &subs)?;
 //! let executor = Executor::new(ExecutorConfig {
-//!     functions: vec![FunctionConfig::new("detect", "target/debug/detect")],
+//!     functions: functions
+//!         .iter()
+//!         .map(|f| FunctionConfig::new(*f, format!("target/debug/{f}")))
+//!         .collect(),
+//!     aws_endpoint_urls: HashMap::from([("us-east-1".to_owned(), "http://127.0.0.1:5000".to_owned())]),
 //!     virtual_time: true,
 //!     ..ExecutorConfig::default()
 //! });
@@ -24,11 +37,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! `local-stack`'s `Pipeline` builds the same from `infra/stack.json`, with
+//! each function's settings and environment.
+//!
 //! Invariants: the executor never calls real AWS (a region without a local
-//! endpoint fails the task); every function process it starts is killed when
-//! the executor is dropped or shut down.
+//! endpoint fails the task); every function process it starts is killed
+//! once the last clone of the `Executor` is dropped, and `shutdown` kills
+//! the idle ones at once; the virtual clock only skips Wait states and
+//! Retry intervals.
+//!
+//! `asl::unreachable_states` checks a definition's transitions without
+//! running or fully validating it, for tools that read definitions whose
+//! placeholders are not filled in.
 
-mod asl;
+pub mod asl;
 mod choice;
 mod clock;
 mod error;
@@ -43,6 +65,8 @@ mod retry;
 mod template;
 
 use std::collections::HashMap;
+
+use serde_json::Value;
 
 pub use asl::StateMachine;
 pub use error::Error;
@@ -66,6 +90,15 @@ impl StateMachine {
 }
 
 /// Reads an execution input: JSON text, as `StartExecution` takes it.
-pub fn parse_input(text: &str) -> Result<serde_json::Value, Error> {
+pub fn parse_input(text: &str) -> Result<Value, Error> {
     serde_json::from_str(text).map_err(|e| Error::InvalidInput(e.to_string()))
+}
+
+/// A value as AWS writes it into messages and as text parameters take it:
+/// a string without its quotes, anything else as JSON.
+pub(crate) fn unquoted(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }

@@ -257,6 +257,9 @@ fn evaluate<'a>(
     nodes
 }
 
+/// Adds what `segment` selects from `node` to `out`. One arm per kind of
+/// segment, each a few lines: the match is kept whole because side by side
+/// the arms show how each kind treats objects, arrays and misses.
 fn apply<'a>(segment: &Segment, node: &'a Value, root: &'a Value, out: &mut Vec<&'a Value>) {
     match segment {
         Segment::Child(name) => {

@@ -4,16 +4,18 @@
 //! names its source). One test runs them all and reports every mismatch.
 //!
 //! A fixture's `expected` may hold `status`, `output`, `error`, `cause`,
-//! `causeContains`, `eventTypes` (the full list of history event types) and
+//! `causeContains`, `eventTypes` (the full list of history event types),
 //! `retryDelays` (seconds between a failure and the next attempt, read from
-//! the virtual clock's timestamps). `definitionError` instead expects the
-//! definition to be refused with a message containing that text.
+//! the virtual clock's timestamps) and `events` (partial events: the first
+//! event of each one's `type` must hold its fields with its values).
+//! `definitionError` instead expects the definition to be refused with a
+//! message containing that text.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sfn_local::{Executor, ExecutorConfig, StateMachine};
+use sfn_local::{ExecutionResult, Executor, ExecutorConfig, StateMachine};
 
 fn fixtures(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -67,24 +69,15 @@ fn retry_delays(events: &[Value]) -> Vec<f64> {
     delays
 }
 
+/// Runs one fixture and lists how the outcome differs from `expected`.
 async fn check(path: &Path, executor: &Executor) -> Vec<String> {
     let text = std::fs::read_to_string(path).expect("fixture");
     let fixture: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let definition = fixture["definition"].to_string();
-    let mut problems = Vec::new();
     let machine = StateMachine::new("Conformance", &definition, &HashMap::new());
     if let Some(expected) = fixture["definitionError"].as_str() {
-        match machine {
-            Ok(_) => problems.push(format!(
-                "expected the definition to be refused with '{expected}'"
-            )),
-            Err(e) if !e.to_string().contains(expected) => {
-                problems.push(format!("expected '{expected}' in '{e}'"))
-            }
-            Err(_) => {}
-        }
-        return problems;
+        return refusal_problems(machine, expected);
     }
     let machine = match machine {
         Ok(m) => m,
@@ -97,13 +90,37 @@ async fn check(path: &Path, executor: &Executor) -> Vec<String> {
     let result = executor
         .run_to_completion(&machine, Some("conformance"), input)
         .await;
-    let description = serde_json::to_value(&result.description).expect("description");
     let events: Vec<Value> = result
         .events
         .iter()
         .map(|e| serde_json::to_value(e).expect("event"))
         .collect();
     let expected = &fixture["expected"];
+    let mut problems = description_problems(expected, &result);
+    problems.extend(history_problems(expected, &events));
+    problems
+}
+
+/// A definition that must be refused with a message containing `expected`.
+fn refusal_problems(
+    machine: Result<StateMachine, sfn_local::Error>,
+    expected: &str,
+) -> Vec<String> {
+    match machine {
+        Ok(_) => vec![format!(
+            "expected the definition to be refused with '{expected}'"
+        )],
+        Err(e) if !e.to_string().contains(expected) => {
+            vec![format!("expected '{expected}' in '{e}'")]
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `status`, `output`, `error`, `cause` and `causeContains`.
+fn description_problems(expected: &Value, result: &ExecutionResult) -> Vec<String> {
+    let mut problems = Vec::new();
+    let description = serde_json::to_value(&result.description).expect("description");
     if let Some(status) = expected.get("status")
         && description["status"] != *status
     {
@@ -136,6 +153,12 @@ async fn check(path: &Path, executor: &Executor) -> Vec<String> {
             description["cause"]
         ));
     }
+    problems
+}
+
+/// `eventTypes`, `retryDelays` and `events`.
+fn history_problems(expected: &Value, events: &[Value]) -> Vec<String> {
+    let mut problems = Vec::new();
     if let Some(want) = expected.get("eventTypes") {
         let types: Vec<Value> = events.iter().map(|e| e["type"].clone()).collect();
         if Value::Array(types.clone()) != *want {
@@ -146,7 +169,7 @@ async fn check(path: &Path, executor: &Executor) -> Vec<String> {
         }
     }
     if let Some(want) = expected.get("retryDelays").and_then(Value::as_array) {
-        let actual = retry_delays(&events);
+        let actual = retry_delays(events);
         let matches = actual.len() == want.len()
             && actual.iter().zip(want).all(|(a, w)| {
                 let w = w.as_f64().unwrap_or(-1.0);
@@ -159,22 +182,27 @@ async fn check(path: &Path, executor: &Executor) -> Vec<String> {
         }
     }
     if let Some(checks) = expected.get("events").and_then(Value::as_array) {
-        // Each entry is a partial event: the first event of that type must
-        // contain these fields with these values.
         for check in checks {
-            let wanted_type = &check["type"];
-            let Some(event) = events.iter().find(|e| e["type"] == *wanted_type) else {
-                problems.push(format!("no {wanted_type} event"));
-                continue;
-            };
-            for (key, value) in check.as_object().expect("event check") {
-                if event.get(key) != Some(value) {
-                    problems.push(format!(
-                        "{wanted_type}.{key} is {:?}, expected {value}",
-                        event.get(key)
-                    ));
-                }
-            }
+            problems.extend(event_problems(check, events));
+        }
+    }
+    problems
+}
+
+/// One entry of `events`: a partial event, whose fields the first event of
+/// its type must hold with these values.
+fn event_problems(check: &Value, events: &[Value]) -> Vec<String> {
+    let wanted_type = &check["type"];
+    let Some(event) = events.iter().find(|e| e["type"] == *wanted_type) else {
+        return vec![format!("no {wanted_type} event")];
+    };
+    let mut problems = Vec::new();
+    for (key, value) in check.as_object().expect("event check") {
+        if event.get(key) != Some(value) {
+            problems.push(format!(
+                "{wanted_type}.{key} is {:?}, expected {value}",
+                event.get(key)
+            ));
         }
     }
     problems

@@ -2,7 +2,9 @@
 //! `local-aws`): the optimized `sqs:sendMessage`, `sns:publish` and
 //! `dynamodb:*Item` integrations, the `aws-sdk:` form, and AWS's error names
 //! (`SQS.QueueDoesNotExistException`,
-//! `DynamoDB.ConditionalCheckFailedException`) caught by name.
+//! `DynamoDB.ConditionalCheckFailedException`) caught by name. The
+//! definition is `tests/fixtures/integrations.asl.json`, with the queue, the
+//! topic and the endpoint filled in as placeholders.
 
 use std::collections::HashMap;
 
@@ -10,54 +12,14 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, KeySchemaElement, KeyType, ProvisionedThroughput, ScalarAttributeType,
 };
 use serde_json::{Value, json};
-use sfn_local::{ExecutionStatus, Executor, ExecutorConfig, StateMachine};
+use sfn_local::{ExecutionResult, ExecutionStatus, Executor, ExecutorConfig, StateMachine};
 
 const REGION: &str = "us-east-1";
 
-fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
-}
-
-fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
-}
-
-fn sns(endpoint: &str) -> aws_sdk_sns::Client {
-    let config = aws_sdk_sns::Config::builder()
-        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
-        .region(aws_sdk_sns::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sns::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .build();
-    aws_sdk_sns::Client::from_conf(config)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn integrations_reach_moto_and_name_errors_as_aws_does() {
-    let moto = tokio::task::spawn_blocking(|| local_aws::Moto::start(REGION))
-        .await
-        .expect("join")
-        .expect("moto starts");
-    let endpoint = moto.endpoint_url();
-    let queue_url = sqs(&endpoint)
+/// Creates the queue, the topic and the table the definition uses, and
+/// gives the queue's URL and the topic's ARN.
+async fn create_resources(config: &aws_config::SdkConfig) -> (String, String) {
+    let queue_url = aws_sdk_sqs::Client::new(config)
         .create_queue()
         .queue_name("findings")
         .send()
@@ -66,7 +28,7 @@ async fn integrations_reach_moto_and_name_errors_as_aws_does() {
         .queue_url()
         .unwrap()
         .to_owned();
-    let topic_arn = sns(&endpoint)
+    let topic_arn = aws_sdk_sns::Client::new(config)
         .create_topic()
         .name("alerts")
         .send()
@@ -75,7 +37,7 @@ async fn integrations_reach_moto_and_name_errors_as_aws_does() {
         .topic_arn()
         .unwrap()
         .to_owned();
-    dynamodb(&endpoint)
+    aws_sdk_dynamodb::Client::new(config)
         .create_table()
         .table_name("Records")
         .attribute_definitions(
@@ -102,49 +64,42 @@ async fn integrations_reach_moto_and_name_errors_as_aws_does() {
         .send()
         .await
         .expect("table");
+    (queue_url, topic_arn)
+}
 
-    let definition = json!({
-        "StartAt": "Put",
-        "States": {
-            "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
-                "Parameters": {"TableName": "Records", "Item": {"id": {"S.$": "$.id"}, "count": {"N": "1"}}},
-                "ResultPath": null, "Next": "Get"},
-            "Get": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
-                "Parameters": {"TableName": "Records", "Key": {"id": {"S.$": "$.id"}}},
-                "ResultSelector": {"count.$": "$.Item.count.N"}, "ResultPath": "$.got", "Next": "Update"},
-            "Update": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:updateItem",
-                "Parameters": {"TableName": "Records", "Key": {"id": {"S.$": "$.id"}},
-                    "UpdateExpression": "SET #c = :two", "ConditionExpression": "#c = :zero",
-                    "ExpressionAttributeNames": {"#c": "count"},
-                    "ExpressionAttributeValues": {":two": {"N": "2"}, ":zero": {"N": "0"}}},
-                "Catch": [{"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": "$.conditional", "Next": "SdkGet"}],
-                "End": true},
-            "SdkGet": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:getItem",
-                "Parameters": {"TableName": "Records", "Key": {"id": {"S.$": "$.id"}}},
-                "ResultSelector": {"id.$": "$.Item.id.S"}, "ResultPath": "$.sdk", "Next": "Send"},
-            "Send": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
-                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"finding.$": "$.id"}},
-                "ResultSelector": {"hasId.$": "$.MessageId", "md5.$": "$.MD5OfMessageBody"}, "ResultPath": "$.sent", "Next": "Publish"},
-            "Publish": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
-                "Parameters": {"TopicArn": topic_arn, "Message.$": "$.id", "Subject": "finding"},
-                "ResultSelector": {"id.$": "$.MessageId"}, "ResultPath": "$.published", "Next": "Missing"},
-            "Missing": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
-                "Parameters": {"QueueUrl": format!("{endpoint}/123456789012/no-such-queue"), "MessageBody": "x"},
-                "Catch": [{"ErrorEquals": ["SQS.QueueDoesNotExistException"], "ResultPath": "$.missing", "Next": "Done"}],
-                "End": true},
-            "Done": {"Type": "Succeed"}
-        }
-    });
-    let machine =
-        StateMachine::new("Integrations", &definition.to_string(), &HashMap::new()).expect("valid");
+/// Runs `tests/fixtures/integrations.asl.json` against moto.
+async fn run_fixture(endpoint: &str, queue_url: &str, topic_arn: &str) -> ExecutionResult {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/integrations.asl.json"
+    );
+    let definition = std::fs::read_to_string(path).expect("fixture");
+    let subs = HashMap::from([
+        ("QueueUrl".to_owned(), queue_url.to_owned()),
+        ("TopicArn".to_owned(), topic_arn.to_owned()),
+        ("Endpoint".to_owned(), endpoint.to_owned()),
+    ]);
+    let machine = StateMachine::new("Integrations", &definition, &subs).expect("valid");
     let executor = Executor::new(ExecutorConfig {
-        aws_endpoint_urls: HashMap::from([(REGION.to_owned(), endpoint.clone())]),
+        aws_endpoint_urls: HashMap::from([(REGION.to_owned(), endpoint.to_owned())]),
         virtual_time: true,
         ..ExecutorConfig::default()
     });
-    let result = executor
+    executor
         .run_to_completion(&machine, Some("it"), json!({"id": "sg-0abc"}))
-        .await;
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn integrations_reach_moto_and_name_errors_as_aws_does() {
+    let moto = tokio::task::spawn_blocking(|| local_aws::Moto::start(REGION))
+        .await
+        .expect("join")
+        .expect("moto starts");
+    let endpoint = moto.endpoint_url();
+    let config = moto.sdk_config().await;
+    let (queue_url, topic_arn) = create_resources(&config).await;
+    let result = run_fixture(&endpoint, &queue_url, &topic_arn).await;
     assert_eq!(
         result.description.status,
         ExecutionStatus::Succeeded,
@@ -179,7 +134,7 @@ async fn integrations_reach_moto_and_name_errors_as_aws_does() {
     assert_eq!(scheduled[3]["resourceType"], "aws-sdk:dynamodb");
 
     // The message really reached the queue.
-    let received = sqs(&endpoint)
+    let received = aws_sdk_sqs::Client::new(&config)
         .receive_message()
         .queue_url(&queue_url)
         .send()

@@ -54,6 +54,28 @@ fn event_types(result: &ExecutionResult) -> Vec<String> {
     result.events.iter().map(|e| e.event_type.clone()).collect()
 }
 
+/// The details of the first event of this type.
+fn first_details<'a>(result: &'a ExecutionResult, event_type: &str) -> &'a Value {
+    result
+        .events
+        .iter()
+        .find(|e| e.event_type == event_type)
+        .and_then(|e| e.details.as_ref())
+        .unwrap_or_else(|| panic!("no {event_type} event with details"))
+}
+
+/// Whether the process `pid` is gone within five seconds; a killed process
+/// is reaped by its watcher shortly after the kill.
+async fn exits_soon(pid: u64) -> bool {
+    for _ in 0..50 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn a_warm_environment_is_reused_and_reports_no_init_duration() {
     let executor = executor(Duration::from_secs(5));
@@ -131,12 +153,8 @@ async fn a_typed_error_becomes_the_task_error_with_the_error_object_as_cause() {
         result.description.cause.as_deref(),
         Some(r#"{"errorMessage":"sg-0abc is gone","errorType":"GroupNotFound"}"#)
     );
-    let failed = result
-        .events
-        .iter()
-        .find(|e| e.event_type == "LambdaFunctionFailed")
-        .expect("LambdaFunctionFailed");
-    assert_eq!(failed.details.as_ref().unwrap()["error"], "GroupNotFound");
+    let failed = first_details(&result, "LambdaFunctionFailed");
+    assert_eq!(failed["error"], "GroupNotFound");
 }
 
 #[tokio::test]
@@ -218,23 +236,10 @@ async fn the_function_timeout_kills_the_process_and_is_sandbox_timedout() {
         .and_then(|e| serde_json::from_str::<Value>(e.details.as_ref()?["output"].as_str()?).ok())
         .map(|o| o["Payload"]["warmth"]["pid"].as_u64().unwrap())
         .expect("the first task succeeded");
-    // The killed process is reaped by its watcher shortly after the kill.
-    let mut gone = false;
-    for _ in 0..50 {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "process {pid} outlived its timeout");
-    let failed = result
-        .events
-        .iter()
-        .find(|e| e.event_type == "TaskFailed")
-        .expect("TaskFailed");
-    assert_eq!(failed.details.as_ref().unwrap()["resourceType"], "lambda");
-    assert_eq!(failed.details.as_ref().unwrap()["resource"], "invoke");
+    assert!(exits_soon(pid).await, "process {pid} outlived its timeout");
+    let failed = first_details(&result, "TaskFailed");
+    assert_eq!(failed["resourceType"], "lambda");
+    assert_eq!(failed["resource"], "invoke");
 }
 
 #[tokio::test]
@@ -276,12 +281,7 @@ async fn lambda_invoke_has_aws_output_shape_and_the_function_gets_its_environmen
             .unwrap()
             .starts_with("127.0.0.1:")
     );
-    let scheduled = result
-        .events
-        .iter()
-        .find(|e| e.event_type == "TaskScheduled")
-        .expect("TaskScheduled");
-    let details = scheduled.details.as_ref().unwrap();
+    let details = first_details(&result, "TaskScheduled");
     assert_eq!(details["resourceType"], "lambda");
     assert_eq!(details["resource"], "invoke");
     assert_eq!(details["region"], "us-east-1");
@@ -372,13 +372,5 @@ async fn dropping_the_executor_kills_warm_processes() {
     let pid = result.output().unwrap()["warmth"]["pid"].as_u64().unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     drop(executor);
-    let mut gone = false;
-    for _ in 0..50 {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "process {pid} outlived the executor");
+    assert!(exits_soon(pid).await, "process {pid} outlived the executor");
 }

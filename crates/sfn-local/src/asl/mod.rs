@@ -1,9 +1,14 @@
-//! The definition model: a state machine read from its Amazon States Language
-//! JSON, validated, with every path, template and Choice rule compiled.
+//! Amazon States Language definitions: the model the executor runs (a
+//! state machine read from its JSON, validated, with every path, template
+//! and Choice rule compiled), and the checks of a definition's transitions
+//! that other tools share.
 //!
-//! `parse` (in `validate.rs`) is the only way to build it, so the executor
-//! never meets a definition AWS would have refused.
+//! `parse` (in `validate.rs`) is the only way to build the model, so the
+//! executor never meets a definition AWS would have refused. `graph.rs`
+//! holds the one reading of which state goes where; `unreachable_states`
+//! is its public form.
 
+mod graph;
 mod validate;
 
 use std::collections::HashMap;
@@ -17,6 +22,7 @@ use crate::path::Path;
 use crate::retry::{Catcher, Retrier};
 use crate::template::Template;
 
+pub use graph::unreachable_states;
 pub(crate) use validate::{parse, substitute};
 
 /// A block of states: the whole machine, a Parallel branch or a Map's
@@ -42,7 +48,8 @@ pub(crate) struct State {
     pub output_path: Option<Path>,
     /// `ResultPath`: `None` is `null` (the result is discarded).
     pub result_path: Option<Path>,
-    /// `Parameters` (or a Map's `ItemSelector`, which is applied per item).
+    /// `Parameters`. Always `None` for a Map, where `Parameters` is the
+    /// older name of the per-item `ItemSelector` held in `MapSpec`.
     pub parameters: Option<Template>,
     /// `ResultSelector`.
     pub result_selector: Option<Template>,
@@ -138,20 +145,9 @@ pub(crate) struct MapSpec {
 /// A validated state machine, ready to run.
 #[derive(Debug, Clone)]
 pub struct StateMachine {
+    /// The name, used in ARNs and `$$.StateMachine.Name`.
     pub(crate) name: String,
-    pub(crate) definition: String,
     pub(crate) root: Block,
+    /// The machine's `TimeoutSeconds`.
     pub(crate) timeout: Option<Duration>,
-}
-
-impl StateMachine {
-    /// The state machine's name, used in ARNs and `$$.StateMachine.Name`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The definition text after placeholder substitution.
-    pub fn definition(&self) -> &str {
-        &self.definition
-    }
 }

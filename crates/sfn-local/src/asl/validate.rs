@@ -7,12 +7,12 @@
 //! `MISSING_TRANSITION_TARGET`, `UNREACHABLE_STATE`, `MISSING_END_STATE`,
 //! `INVALID_JSON_DESCRIPTION`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{Block, Dynamic, Kind, MapSpec, State, StateMachine, Text, WaitFor};
+use super::{Block, Dynamic, Kind, MapSpec, State, StateMachine, Text, WaitFor, graph};
 use crate::choice::{self, Rule};
 use crate::intrinsics::{self, Call};
 use crate::path::Path;
@@ -79,6 +79,37 @@ fn allowed(kind: &str) -> Option<Vec<&'static str>> {
     }
     Some(fields)
 }
+
+/// A `Retry` or `Catch` array: its field, the name of what it holds, and
+/// the fields each entry may have.
+struct Handlers {
+    field: &'static str,
+    what: &'static str,
+    fields: &'static [&'static str],
+}
+
+/// Reads the rest of one `Retry` or `Catch` entry, given its `ErrorEquals`.
+type ReadHandler<T> = fn(&mut Checker, &Map<String, Value>, Vec<String>, &str) -> Option<T>;
+
+const RETRY: Handlers = Handlers {
+    field: "Retry",
+    what: "Retrier",
+    fields: &[
+        "ErrorEquals",
+        "IntervalSeconds",
+        "MaxAttempts",
+        "BackoffRate",
+        "MaxDelaySeconds",
+        "JitterStrategy",
+        "Comment",
+    ],
+};
+
+const CATCH: Handlers = Handlers {
+    field: "Catch",
+    what: "Catcher",
+    fields: &["ErrorEquals", "Next", "ResultPath", "Comment"],
+};
 
 struct Checker {
     problems: Vec<String>,
@@ -197,12 +228,7 @@ impl Checker {
     }
 
     fn error_equals(&mut self, object: &Map<String, Value>, at: &str) -> Vec<String> {
-        let Some(list) = object
-            .get("ErrorEquals")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty())
-        else {
-            self.schema("These fields are required: [ErrorEquals]", at);
+        let Some(list) = self.required_array(object, "ErrorEquals", at) else {
             return Vec::new();
         };
         let names: Vec<String> = list
@@ -224,131 +250,148 @@ impl Checker {
         names
     }
 
-    fn retriers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Retrier> {
-        let Some(list) = object.get("Retry") else {
-            return Vec::new();
-        };
-        let Some(list) = list.as_array() else {
-            self.schema(
-                "The value for the field 'Retry' must be an ARRAY",
-                &format!("{at}/Retry"),
-            );
-            return Vec::new();
-        };
+    /// The elements of an optional array field; a field that is not an
+    /// array is a problem and gives none.
+    fn array<'v>(&mut self, object: &'v Map<String, Value>, field: &str, at: &str) -> &'v [Value] {
+        match object.get(field) {
+            None => &[],
+            Some(Value::Array(list)) => list,
+            Some(_) => {
+                self.schema(
+                    format!("The value for the field '{field}' must be an ARRAY"),
+                    &format!("{at}/{field}"),
+                );
+                &[]
+            }
+        }
+    }
+
+    /// The elements of a field that must be a non-empty array.
+    fn required_array<'v>(
+        &mut self,
+        object: &'v Map<String, Value>,
+        field: &str,
+        at: &str,
+    ) -> Option<&'v Vec<Value>> {
+        let list = object
+            .get(field)
+            .and_then(Value::as_array)
+            .filter(|list| !list.is_empty());
+        if list.is_none() {
+            self.schema(format!("These fields are required: [{field}]"), at);
+        }
+        list
+    }
+
+    /// Reports every field of `object` that is not one of `known`.
+    fn known_fields(&mut self, object: &Map<String, Value>, known: &[&str], at: &str) {
+        for key in object.keys() {
+            if !known.contains(&key.as_str()) {
+                self.schema(
+                    format!("The field \"{key}\" is not supported by Step Functions"),
+                    at,
+                );
+            }
+        }
+    }
+
+    /// The entries of a `Retry` or `Catch` array, each checked for the
+    /// fields and the `ErrorEquals` that both kinds share and then read by
+    /// `read` with its `ErrorEquals`.
+    fn handlers<T>(
+        &mut self,
+        object: &Map<String, Value>,
+        kind: &Handlers,
+        at: &str,
+        read: ReadHandler<T>,
+    ) -> Vec<T> {
+        let list = self.array(object, kind.field, at);
         let mut out = Vec::new();
         for (i, item) in list.iter().enumerate() {
-            let at = format!("{at}/Retry[{i}]");
-            let Some(r) = item.as_object() else {
-                self.schema("A Retrier must be an object", &at);
+            let at = format!("{at}/{}[{i}]", kind.field);
+            let what = kind.what;
+            let Some(handler) = item.as_object() else {
+                self.schema(format!("A {what} must be an object"), &at);
                 continue;
             };
-            for key in r.keys() {
-                if ![
-                    "ErrorEquals",
-                    "IntervalSeconds",
-                    "MaxAttempts",
-                    "BackoffRate",
-                    "MaxDelaySeconds",
-                    "JitterStrategy",
-                    "Comment",
-                ]
-                .contains(&key.as_str())
-                {
-                    self.schema(
-                        format!("The field \"{key}\" is not supported by Step Functions"),
-                        &at,
-                    );
-                }
-            }
-            let error_equals = self.error_equals(r, &at);
+            self.known_fields(handler, kind.fields, &at);
+            let error_equals = self.error_equals(handler, &at);
             if error_equals.iter().any(|n| n == "States.ALL") && i + 1 != list.len() {
-                self.schema("A Retrier with States.ALL must be the last Retrier", &at);
+                self.schema(
+                    format!("A {what} with States.ALL must be the last {what}"),
+                    &at,
+                );
             }
-            let interval = self
-                .positive_int(r, "IntervalSeconds", &at, false)
-                .unwrap_or(1);
-            let attempts = self.positive_int(r, "MaxAttempts", &at, true).unwrap_or(3);
-            let backoff = match r.get("BackoffRate") {
-                None => 2.0,
-                Some(v) => match v.as_f64() {
-                    Some(rate) if rate >= 1.0 => rate,
-                    _ => {
-                        self.schema(
-                            "The value for the field 'BackoffRate' must be a number >= 1.0",
-                            &format!("{at}/BackoffRate"),
-                        );
-                        2.0
-                    }
-                },
-            };
-            let max_delay = self.positive_int(r, "MaxDelaySeconds", &at, false);
-            let jitter = match r.get("JitterStrategy").map(|v| v.as_str()) {
-                None | Some(Some("NONE")) => Jitter::None,
-                Some(Some("FULL")) => Jitter::Full,
-                _ => {
-                    self.schema(
-                        "The value for the field 'JitterStrategy' must be FULL or NONE",
-                        &format!("{at}/JitterStrategy"),
-                    );
-                    Jitter::None
-                }
-            };
-            out.push(Retrier {
-                error_equals,
-                interval_seconds: interval as f64,
-                max_attempts: attempts,
-                backoff_rate: backoff,
-                max_delay_seconds: max_delay.map(|d| d as f64),
-                jitter,
-            });
+            out.extend(read(self, handler, error_equals, &at));
         }
         out
     }
 
-    fn catchers(&mut self, object: &Map<String, Value>, at: &str) -> Vec<Catcher> {
-        let Some(list) = object.get("Catch") else {
-            return Vec::new();
-        };
-        let Some(list) = list.as_array() else {
-            self.schema(
-                "The value for the field 'Catch' must be an ARRAY",
-                &format!("{at}/Catch"),
-            );
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (i, item) in list.iter().enumerate() {
-            let at = format!("{at}/Catch[{i}]");
-            let Some(c) = item.as_object() else {
-                self.schema("A Catcher must be an object", &at);
-                continue;
-            };
-            for key in c.keys() {
-                if !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&key.as_str()) {
+    /// One Retrier, with the defaults AWS documents for what it leaves out.
+    fn retrier(
+        &mut self,
+        r: &Map<String, Value>,
+        error_equals: Vec<String>,
+        at: &str,
+    ) -> Option<Retrier> {
+        let interval = self
+            .positive_int(r, "IntervalSeconds", at, false)
+            .unwrap_or(1);
+        let attempts = self.positive_int(r, "MaxAttempts", at, true).unwrap_or(3);
+        let backoff = match r.get("BackoffRate") {
+            None => 2.0,
+            Some(v) => match v.as_f64() {
+                Some(rate) if rate >= 1.0 => rate,
+                _ => {
                     self.schema(
-                        format!("The field \"{key}\" is not supported by Step Functions"),
-                        &at,
+                        "The value for the field 'BackoffRate' must be a number >= 1.0",
+                        &format!("{at}/BackoffRate"),
                     );
+                    2.0
                 }
+            },
+        };
+        let max_delay = self.positive_int(r, "MaxDelaySeconds", at, false);
+        let jitter = match r.get("JitterStrategy").map(|v| v.as_str()) {
+            None | Some(Some("NONE")) => Jitter::None,
+            Some(Some("FULL")) => Jitter::Full,
+            _ => {
+                self.schema(
+                    "The value for the field 'JitterStrategy' must be FULL or NONE",
+                    &format!("{at}/JitterStrategy"),
+                );
+                Jitter::None
             }
-            let error_equals = self.error_equals(c, &at);
-            if error_equals.iter().any(|n| n == "States.ALL") && i + 1 != list.len() {
-                self.schema("A Catcher with States.ALL must be the last Catcher", &at);
-            }
-            let Some(next) = c.get("Next").and_then(Value::as_str) else {
-                self.schema("These fields are required: [Next]", &at);
-                continue;
-            };
-            let result_path = self
-                .reference_path(c, "ResultPath", &at)
-                .unwrap_or_else(|| Some(root_path()));
-            out.push(Catcher {
-                error_equals,
-                result_path,
-                next: next.to_owned(),
-            });
-        }
-        out
+        };
+        Some(Retrier {
+            error_equals,
+            interval_seconds: interval as f64,
+            max_attempts: attempts,
+            backoff_rate: backoff,
+            max_delay_seconds: max_delay.map(|d| d as f64),
+            jitter,
+        })
+    }
+
+    /// One Catcher; without a `Next` it is a problem and is left out.
+    fn catcher(
+        &mut self,
+        c: &Map<String, Value>,
+        error_equals: Vec<String>,
+        at: &str,
+    ) -> Option<Catcher> {
+        let Some(next) = c.get("Next").and_then(Value::as_str) else {
+            self.schema("These fields are required: [Next]", at);
+            return None;
+        };
+        let result_path = self
+            .reference_path(c, "ResultPath", at)
+            .unwrap_or_else(|| Some(root_path()));
+        Some(Catcher {
+            error_equals,
+            result_path,
+            next: next.to_owned(),
+        })
     }
 
     fn text(&mut self, object: &Map<String, Value>, field: &str, at: &str) -> Option<Text> {
@@ -386,8 +429,9 @@ impl Checker {
             self.schema("must be an object", at);
             return None;
         };
-        for key in object.keys() {
-            if ![
+        self.known_fields(
+            object,
+            &[
                 "StartAt",
                 "States",
                 "Comment",
@@ -395,15 +439,9 @@ impl Checker {
                 "TimeoutSeconds",
                 "ProcessorConfig",
                 "QueryLanguage",
-            ]
-            .contains(&key.as_str())
-            {
-                self.schema(
-                    format!("The field \"{key}\" is not supported by Step Functions"),
-                    at,
-                );
-            }
-        }
+            ],
+            at,
+        );
         let start_at = object.get("StartAt").and_then(Value::as_str);
         let states = object.get("States").and_then(Value::as_object);
         let (Some(start_at), Some(states)) = (start_at, states) else {
@@ -421,9 +459,8 @@ impl Checker {
             return None;
         };
         if !states.contains_key(start_at) {
-            self.problems.push(format!(
-                "MISSING_TRANSITION_TARGET: Missing 'Next' target: {start_at} at {at}/StartAt"
-            ));
+            self.problems
+                .push(graph::missing_target(start_at, &format!("{at}/StartAt")));
         }
         let mut built = HashMap::new();
         for (name, state) in states {
@@ -435,52 +472,95 @@ impl Checker {
                 built.insert(name.clone(), state);
             }
         }
-        // Every transition target must exist in this block, every state must be
-        // reachable from StartAt, and at least one state must end the block.
-        let mut targets_ok = true;
-        for (name, state) in &built {
-            for (target, field) in transitions(state) {
-                if !states.contains_key(&target) {
-                    targets_ok = false;
-                    self.problems
-                        .push(format!("MISSING_TRANSITION_TARGET: Missing 'Next' target: {target} at {at}/States/{name}/{field}"));
-                }
-            }
-        }
-        if targets_ok && built.len() == states.len() && states.contains_key(start_at) {
-            let mut seen = HashSet::new();
-            let mut stack = vec![start_at.to_owned()];
-            while let Some(name) = stack.pop() {
-                if seen.insert(name.clone())
-                    && let Some(state) = built.get(&name)
-                {
-                    stack.extend(transitions(state).into_iter().map(|(t, _)| t));
-                }
-            }
-            let mut names: Vec<&String> = states.keys().collect();
-            names.sort();
-            for name in names {
-                if !seen.contains(name) {
-                    self.problems.push(format!("UNREACHABLE_STATE: State \"{name}\" is not reachable. at {at}/States/{name}"));
-                }
-            }
-            if !built
-                .values()
-                .any(|s| s.next.is_none() && !matches!(s.kind, Kind::Choice { .. }))
-            {
-                let at = if at.is_empty() { "/" } else { at };
-                self.problems.push(format!(
-                    "MISSING_END_STATE: Workflow has no terminal state. at {at}"
-                ));
-            }
-        }
+        self.graph(start_at, states, &built, at);
         Some(Block {
             start_at: start_at.to_owned(),
             states: built,
         })
     }
 
+    /// Every transition target must exist in the block, every state must be
+    /// reachable from StartAt, and at least one state must end the block.
+    /// The last two are only judged once every state has been built and
+    /// every target exists, as AWS does.
+    fn graph(
+        &mut self,
+        start_at: &str,
+        states: &Map<String, Value>,
+        built: &HashMap<String, State>,
+        at: &str,
+    ) {
+        let missing = graph::missing_targets(states, |name| built.contains_key(name), at);
+        let targets_ok = missing.is_empty();
+        self.problems.extend(missing);
+        if !(targets_ok && built.len() == states.len() && states.contains_key(start_at)) {
+            return;
+        }
+        for name in graph::unreachable(start_at, states) {
+            self.problems.push(format!(
+                "UNREACHABLE_STATE: State \"{name}\" is not reachable. at {at}/States/{name}"
+            ));
+        }
+        if !built
+            .values()
+            .any(|s| s.next.is_none() && !matches!(s.kind, Kind::Choice { .. }))
+        {
+            let at = if at.is_empty() { "/" } else { at };
+            self.problems.push(format!(
+                "MISSING_END_STATE: Workflow has no terminal state. at {at}"
+            ));
+        }
+    }
+
     fn state(&mut self, name: &str, value: &Value, at: &str) -> Option<State> {
+        let (object, kind) = self.state_type(value, at)?;
+        // Unknown fields and the query language are reported but still let
+        // the state be built, so that the block's transitions are checked
+        // and reported with them; any problem from here on means the state
+        // is not built.
+        let before = self.problems.len();
+        let next = self.next(kind, object, at);
+        let input_path = self
+            .path(object, "InputPath", at)
+            .unwrap_or_else(|| Some(root_path()));
+        let output_path = self
+            .path(object, "OutputPath", at)
+            .unwrap_or_else(|| Some(root_path()));
+        let result_path = self
+            .reference_path(object, "ResultPath", at)
+            .unwrap_or_else(|| Some(root_path()));
+        let parameters = if kind == "Map" {
+            None
+        } else {
+            self.template(object, "Parameters", at)
+        };
+        let result_selector = self.template(object, "ResultSelector", at);
+        let retry = self.handlers(object, &RETRY, at, Self::retrier);
+        let catch = self.handlers(object, &CATCH, at, Self::catcher);
+        let kind = self.kind(kind, object, at)?;
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(State {
+            name: name.to_owned(),
+            kind,
+            input_path,
+            output_path,
+            result_path,
+            parameters,
+            result_selector,
+            next,
+            retry,
+            catch,
+        })
+    }
+
+    /// A state's object and its `Type`, with the fields that type allows.
+    fn state_type<'v>(
+        &mut self,
+        value: &'v Value,
+        at: &str,
+    ) -> Option<(&'v Map<String, Value>, &'v str)> {
         let Some(object) = value.as_object() else {
             self.schema("A state must be an object", at);
             return None;
@@ -514,8 +594,13 @@ impl Checker {
                 &format!("{at}/QueryLanguage"),
             );
         }
-        let before = self.problems.len();
-        let next = match (kind, object.get("Next"), object.get("End")) {
+        Some((object, kind))
+    }
+
+    /// `Next`, or `None` for `"End": true` and for the types that have
+    /// neither.
+    fn next(&mut self, kind: &str, object: &Map<String, Value>, at: &str) -> Option<String> {
+        match (kind, object.get("Next"), object.get("End")) {
             ("Choice" | "Succeed" | "Fail", _, _) => None,
             (_, Some(Value::String(n)), None) => Some(n.clone()),
             (_, None, Some(Value::Bool(true))) => None,
@@ -544,55 +629,16 @@ impl Checker {
                 );
                 None
             }
-        };
-        let input_path = self
-            .path(object, "InputPath", at)
-            .unwrap_or_else(|| Some(root_path()));
-        let output_path = self
-            .path(object, "OutputPath", at)
-            .unwrap_or_else(|| Some(root_path()));
-        let result_path = self
-            .reference_path(object, "ResultPath", at)
-            .unwrap_or_else(|| Some(root_path()));
-        let parameters = if kind == "Map" {
-            None
-        } else {
-            self.template(object, "Parameters", at)
-        };
-        let result_selector = self.template(object, "ResultSelector", at);
-        let retry = self.retriers(object, at);
-        let catch = self.catchers(object, at);
-        let kind = match kind {
+        }
+    }
+
+    /// What the state's type needs; `kind` was checked by `allowed`.
+    fn kind(&mut self, kind: &str, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+        Some(match kind {
             "Pass" => Kind::Pass {
                 result: object.get("Result").cloned(),
             },
-            "Task" => {
-                let Some(resource) = object.get("Resource").and_then(Value::as_str) else {
-                    self.schema("These fields are required: [Resource]", at);
-                    return None;
-                };
-                if !resource.starts_with("arn:") {
-                    self.schema(
-                        format!("Value is not a valid resource ARN: {resource}"),
-                        &format!("{at}/Resource"),
-                    );
-                }
-                let timeout = self.dynamic_int(object, "TimeoutSeconds", at, false);
-                let heartbeat = self.dynamic_int(object, "HeartbeatSeconds", at, false);
-                if let (Some(Dynamic::Fixed(t)), Some(Dynamic::Fixed(h))) = (&timeout, &heartbeat)
-                    && h >= t
-                {
-                    self.schema(
-                        "HeartbeatSeconds must be smaller than TimeoutSeconds",
-                        &format!("{at}/HeartbeatSeconds"),
-                    );
-                }
-                Kind::Task {
-                    resource: resource.to_owned(),
-                    timeout,
-                    heartbeat,
-                }
-            }
+            "Task" => self.task(object, at)?,
             "Choice" => self.choice(object, at)?,
             "Wait" => self.wait(object, at)?,
             "Succeed" => Kind::Succeed,
@@ -600,51 +646,52 @@ impl Checker {
                 error: self.text(object, "Error", at),
                 cause: self.text(object, "Cause", at),
             },
-            "Parallel" => {
-                let Some(list) = object
-                    .get("Branches")
-                    .and_then(Value::as_array)
-                    .filter(|b| !b.is_empty())
-                else {
-                    self.schema("These fields are required: [Branches]", at);
-                    return None;
-                };
-                let branches: Vec<Block> = list
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, b)| self.block(b, &format!("{at}/Branches[{i}]")))
-                    .collect();
-                Kind::Parallel { branches }
-            }
+            "Parallel" => self.parallel(object, at)?,
             "Map" => self.map(object, at)?,
             _ => unreachable!("the type was checked against the allowed list"),
-        };
-        if self.problems.len() > before {
-            return None;
-        }
-        Some(State {
-            name: name.to_owned(),
-            kind,
-            input_path,
-            output_path,
-            result_path,
-            parameters,
-            result_selector,
-            next,
-            retry,
-            catch,
         })
     }
 
-    fn choice(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
-        let Some(list) = object
-            .get("Choices")
-            .and_then(Value::as_array)
-            .filter(|c| !c.is_empty())
-        else {
-            self.schema("These fields are required: [Choices]", at);
+    fn task(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+        let Some(resource) = object.get("Resource").and_then(Value::as_str) else {
+            self.schema("These fields are required: [Resource]", at);
             return None;
         };
+        if !resource.starts_with("arn:") {
+            self.schema(
+                format!("Value is not a valid resource ARN: {resource}"),
+                &format!("{at}/Resource"),
+            );
+        }
+        let timeout = self.dynamic_int(object, "TimeoutSeconds", at, false);
+        let heartbeat = self.dynamic_int(object, "HeartbeatSeconds", at, false);
+        if let (Some(Dynamic::Fixed(t)), Some(Dynamic::Fixed(h))) = (&timeout, &heartbeat)
+            && h >= t
+        {
+            self.schema(
+                "HeartbeatSeconds must be smaller than TimeoutSeconds",
+                &format!("{at}/HeartbeatSeconds"),
+            );
+        }
+        Some(Kind::Task {
+            resource: resource.to_owned(),
+            timeout,
+            heartbeat,
+        })
+    }
+
+    fn parallel(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+        let list = self.required_array(object, "Branches", at)?;
+        let branches: Vec<Block> = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| self.block(b, &format!("{at}/Branches[{i}]")))
+            .collect();
+        Some(Kind::Parallel { branches })
+    }
+
+    fn choice(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
+        let list = self.required_array(object, "Choices", at)?;
         let mut choices = Vec::new();
         for (i, rule) in list.iter().enumerate() {
             let rule_at = format!("{at}/Choices[{i}]");
@@ -751,7 +798,24 @@ impl Checker {
             .dynamic_int(object, "MaxConcurrency", at, true)
             .unwrap_or(Dynamic::Fixed(0));
         let tolerated_count = self.dynamic_int(object, "ToleratedFailureCount", at, true);
-        let tolerated_percentage = match (
+        let tolerated_percentage = self.tolerated_percentage(object, at);
+        Some(Kind::Map(Box::new(MapSpec {
+            items_path,
+            item_selector,
+            processor,
+            max_concurrency,
+            tolerated_count,
+            tolerated_percentage,
+        })))
+    }
+
+    /// `ToleratedFailurePercentage`, a number from 0 to 100, or its `*Path`.
+    fn tolerated_percentage(
+        &mut self,
+        object: &Map<String, Value>,
+        at: &str,
+    ) -> Option<Dynamic<f64>> {
+        match (
             object.get("ToleratedFailurePercentage"),
             object.get("ToleratedFailurePercentagePath"),
         ) {
@@ -774,39 +838,12 @@ impl Checker {
                 None
             }
             (None, None) => None,
-        };
-        Some(Kind::Map(Box::new(MapSpec {
-            items_path,
-            item_selector,
-            processor,
-            max_concurrency,
-            tolerated_count,
-            tolerated_percentage,
-        })))
+        }
     }
 }
 
 fn root_path() -> Path {
     Path::parse("$").expect("'$' is a path")
-}
-
-fn transitions(state: &State) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let Some(next) = &state.next {
-        out.push((next.clone(), "Next".to_owned()));
-    }
-    if let Kind::Choice { choices, default } = &state.kind {
-        for (i, (_, next)) in choices.iter().enumerate() {
-            out.push((next.clone(), format!("Choices[{i}]/Next")));
-        }
-        if let Some(default) = default {
-            out.push((default.clone(), "Default".to_owned()));
-        }
-    }
-    for (i, c) in state.catch.iter().enumerate() {
-        out.push((c.next.clone(), format!("Catch[{i}]/Next")));
-    }
-    out
 }
 
 /// Replaces `${Name}` placeholders, as CloudFormation's
@@ -870,7 +907,6 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<StateMachine, String> {
     match root {
         Some(root) if checker.problems.is_empty() => Ok(StateMachine {
             name: name.to_owned(),
-            definition: text.to_owned(),
             root,
             timeout,
         }),

@@ -4,11 +4,11 @@
 //!
 //! Orphans: the workspace forbids `unsafe`, so `PR_SET_PDEATHSIG` (which
 //! needs a `pre_exec` hook) is out of reach. Instead every process is killed
-//! when its environment is dropped or the pool shuts down, and if the parent
-//! dies without cleaning up, the child's next call to the Runtime API fails
-//! (the server died with the parent) and `lambda_runtime` exits. A function
-//! that never returns from its handler would outlive the parent until it
-//! does; that is the documented limit.
+//! when its environment is dropped (an idle one also when the pool shuts
+//! down), and if the parent dies without cleaning up, the child's next call
+//! to the Runtime API fails (the server died with the parent) and
+//! `lambda_runtime` exits. A function that never returns from its handler
+//! would outlive the parent until it does; that is the documented limit.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -61,102 +61,24 @@ impl Environment {
         logs: LogSink,
     ) -> std::io::Result<Self> {
         let api = RuntimeApi::start().await?;
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        let stream = format!(
-            "{}/[$LATEST]{}",
-            chrono::Utc::now().format("%Y/%m/%d"),
-            uuid::Uuid::new_v4().simple()
-        );
-        let task_root = config
-            .binary
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        for (k, v) in [
-            ("AWS_LAMBDA_RUNTIME_API", api.address.to_string()),
-            ("AWS_LAMBDA_FUNCTION_NAME", config.name.clone()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-            (
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                config.memory_mb.to_string(),
-            ),
-            (
-                "AWS_LAMBDA_FUNCTION_TIMEOUT",
-                config.timeout.as_secs().to_string(),
-            ),
-            (
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", config.name),
-            ),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
-            ("AWS_REGION", region.to_owned()),
-            ("AWS_DEFAULT_REGION", region.to_owned()),
-            ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
-            ("LAMBDA_TASK_ROOT", task_root),
-            ("LAMBDA_RUNTIME_DIR", "/var/runtime".to_owned()),
-            ("_HANDLER", "bootstrap".to_owned()),
-            ("TZ", ":UTC".to_owned()),
-            ("LANG", "en_US.UTF-8".to_owned()),
-            ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
-            // Lambda gives every function its role's credentials; locally the
-            // function talks to moto, which accepts any key.
-            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-            ("AWS_SESSION_TOKEN", "testing".to_owned()),
-        ] {
-            env.insert(k.to_owned(), v);
-        }
-        env.extend(config.environment.clone());
         let mut command = Command::new(&config.binary);
         command
             .env_clear()
-            .envs(&env)
+            .envs(lambda_environment(config, region, &api.address.to_string()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn()?;
         let pid = child.id();
-        for stream in [
+        let streams = [
             child.stdout.take().map(either_stdout),
             child.stderr.take().map(either_stderr),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let name = config.name.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    match logs {
-                        LogSink::Discard => {}
-                        LogSink::Tracing => {
-                            tracing::info!(target: "sfn_local::function", function = %name, "{line}")
-                        }
-                        LogSink::Stderr => eprintln!("[{name}] {line}"),
-                    }
-                }
-            });
+        ];
+        for stream in streams.into_iter().flatten() {
+            tokio::spawn(forward_logs(stream, config.name.clone(), logs));
         }
-        let (exit_tx, exited) = watch::channel(None);
-        let (kill, kill_rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            // Dropping the kill sender (the environment went away) kills too.
-            tokio::select! {
-                status = child.wait() => {
-                    let text = match status {
-                        Ok(s) => s.to_string(),
-                        Err(e) => e.to_string(),
-                    };
-                    let _ = exit_tx.send(Some(text));
-                }
-                _ = kill_rx => {
-                    let _ = child.kill().await;
-                    let _ = exit_tx.send(Some("killed".to_owned()));
-                }
-            }
-        });
+        let (exited, kill) = watch_exit(child);
         Ok(Self {
             api,
             pid,
@@ -269,6 +191,103 @@ impl Drop for Environment {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The environment variables Lambda gives a function in the
+/// `provided.al2023` runtime, then the function's own, which win.
+fn lambda_environment(
+    config: &FunctionConfig,
+    region: &str,
+    runtime_api: &str,
+) -> BTreeMap<String, String> {
+    let stream = format!(
+        "{}/[$LATEST]{}",
+        chrono::Utc::now().format("%Y/%m/%d"),
+        uuid::Uuid::new_v4().simple()
+    );
+    let task_root = config
+        .binary
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let mut env: BTreeMap<String, String> = [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_NAME", config.name.clone()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            config.memory_mb.to_string(),
+        ),
+        (
+            "AWS_LAMBDA_FUNCTION_TIMEOUT",
+            config.timeout.as_secs().to_string(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", config.name),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
+        ("AWS_REGION", region.to_owned()),
+        ("AWS_DEFAULT_REGION", region.to_owned()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
+        ("LAMBDA_TASK_ROOT", task_root),
+        ("LAMBDA_RUNTIME_DIR", "/var/runtime".to_owned()),
+        ("_HANDLER", "bootstrap".to_owned()),
+        ("TZ", ":UTC".to_owned()),
+        ("LANG", "en_US.UTF-8".to_owned()),
+        ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
+        // Lambda gives every function its role's credentials; locally the
+        // function talks to moto, which accepts any key.
+        ("AWS_ACCESS_KEY_ID", local_aws::ACCESS_KEY_ID.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", local_aws::SECRET_ACCESS_KEY.to_owned()),
+        ("AWS_SESSION_TOKEN", local_aws::SECRET_ACCESS_KEY.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    env.extend(config.environment.clone());
+    env
+}
+
+/// Sends each line the function writes to the configured sink.
+async fn forward_logs(stream: LogStream, name: String, logs: LogSink) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        match logs {
+            LogSink::Discard => {}
+            LogSink::Tracing => {
+                tracing::info!(target: "sfn_local::function", function = %name, "{line}")
+            }
+            LogSink::Stderr => eprintln!("[{name}] {line}"),
+        }
+    }
+}
+
+/// Watches the process: the receiver learns how it exited, and sending on
+/// (or dropping) the sender kills it, so an environment that goes away
+/// takes its process with it.
+fn watch_exit(
+    mut child: tokio::process::Child,
+) -> (watch::Receiver<Option<String>>, oneshot::Sender<()>) {
+    let (exit_tx, exited) = watch::channel(None);
+    let (kill, kill_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::select! {
+            status = child.wait() => {
+                let text = match status {
+                    Ok(s) => s.to_string(),
+                    Err(e) => e.to_string(),
+                };
+                let _ = exit_tx.send(Some(text));
+            }
+            _ = kill_rx => {
+                let _ = child.kill().await;
+                let _ = exit_tx.send(Some("killed".to_owned()));
+            }
+        }
+    });
+    (exited, kill)
 }
 
 /// The process's peak resident set (`VmHWM`), which is what Lambda's

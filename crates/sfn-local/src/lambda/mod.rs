@@ -4,23 +4,24 @@
 //!
 //! - a function error posted to the Runtime API becomes its `errorType`, with
 //!   the error object as JSON text for the cause;
-//! - a process that exits before answering is `Lambda.Unknown`;
-//! - a function that runs past its timeout is killed and fails with
-//!   `Sandbox.Timedout`.
+//! - a process that exits before answering is `Lambda.Unknown`, unless it
+//!   posted an `/init/error` first, which then counts as its function error;
+//! - a function that runs past its timeout (or whose init runs past
+//!   Lambda's 10 seconds) is killed and fails with `Sandbox.Timedout`.
 
 mod environment;
 mod runtime_api;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use environment::{Ending, Environment};
+use environment::{Ending, Environment, Timing};
 use runtime_api::Reply;
 
 /// How a function is run: its binary, its configuration and its limits.
@@ -116,6 +117,13 @@ struct Slot {
     idle: Mutex<Vec<Environment>>,
 }
 
+impl Slot {
+    /// The function's idle environments.
+    fn idle(&self) -> MutexGuard<'_, Vec<Environment>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The warm environments of every registered function.
 pub(crate) struct LambdaPool {
     slots: HashMap<String, Arc<Slot>>,
@@ -188,87 +196,68 @@ impl LambdaPool {
                 ),
             };
         };
-        let warm = {
-            let mut idle = slot.idle.lock().unwrap_or_else(|e| e.into_inner());
-            idle.retain(|env| !env.is_dead());
-            idle.pop()
-        };
-        let mut env = match warm {
-            Some(env) => env,
-            None => match Environment::start(&slot.config, &self.region, self.logs).await {
-                Ok(env) => env,
-                Err(e) => {
-                    return LambdaOutcome::Failed {
-                        error: "Lambda.Unknown".to_owned(),
-                        cause: format!(
-                            "the function {} could not be started from {}: {e}",
-                            slot.config.name,
-                            slot.config.binary.display()
-                        ),
-                    };
-                }
-            },
+        let mut env = match self.environment(slot).await {
+            Ok(env) => env,
+            Err(failed) => return failed,
         };
         let (ending, timing) = env
             .invoke(&request_id, payload, &slot.arn, slot.config.timeout)
             .await;
+        self.report(slot, &request_id, timing);
+        match ending {
+            Ending::Replied(Reply::Response(body)) => {
+                slot.idle().push(env);
+                LambdaOutcome::Payload(body)
+            }
+            Ending::Replied(Reply::Error(body)) => {
+                slot.idle().push(env);
+                function_error(&body)
+            }
+            Ending::Exited(status) => match env.init_error() {
+                Some(body) => function_error(&body),
+                None => exited(&request_id, &status),
+            },
+            Ending::TimedOut => timed_out(&request_id, slot.config.timeout),
+        }
+    }
+
+    /// An idle environment of the function, or a new one.
+    async fn environment(&self, slot: &Slot) -> Result<Environment, LambdaOutcome> {
+        let warm = {
+            let mut idle = slot.idle();
+            idle.retain(|env| !env.is_dead());
+            idle.pop()
+        };
+        if let Some(env) = warm {
+            return Ok(env);
+        }
+        Environment::start(&slot.config, &self.region, self.logs)
+            .await
+            .map_err(|e| LambdaOutcome::Failed {
+                error: "Lambda.Unknown".to_owned(),
+                cause: format!(
+                    "the function {} could not be started from {}: {e}",
+                    slot.config.name,
+                    slot.config.binary.display()
+                ),
+            })
+    }
+
+    /// Keeps the REPORT record of one invocation.
+    fn report(&self, slot: &Slot, request_id: &str, timing: Timing) {
         self.reports
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(InvocationReport {
                 function_name: slot.config.name.clone(),
-                request_id: request_id.clone(),
+                request_id: request_id.to_owned(),
                 duration_ms: timing.duration.as_secs_f64() * 1000.0,
                 billed_duration_ms: timing.duration.as_millis() as u64
-                    + u64::from(timing.duration.subsec_nanos() % 1_000_000 != 0),
+                    + u64::from(!timing.duration.subsec_nanos().is_multiple_of(1_000_000)),
                 memory_size_mb: slot.config.memory_mb,
                 max_memory_used_mb: timing.max_memory_mb,
                 init_duration_ms: timing.init.map(|d| d.as_secs_f64() * 1000.0),
             });
-        match ending {
-            Ending::Replied(Reply::Response(body)) => {
-                slot.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(env);
-                LambdaOutcome::Payload(body)
-            }
-            Ending::Replied(Reply::Error(body)) => {
-                slot.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(env);
-                function_error(&body)
-            }
-            Ending::Exited(status) => {
-                if let Some(body) = env.init_error() {
-                    return function_error(&body);
-                }
-                let payload = serde_json::json!({
-                    "errorMessage": format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
-                    "errorType": "Runtime.ExitError",
-                });
-                LambdaOutcome::Failed {
-                    error: "Lambda.Unknown".to_owned(),
-                    cause: format!(
-                        "The cause could not be determined because Lambda did not return an error type. Returned payload: {payload}"
-                    ),
-                }
-            }
-            Ending::TimedOut => {
-                let payload = serde_json::json!({
-                    "errorMessage": format!(
-                        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
-                        slot.config.timeout.as_secs_f64()
-                    ),
-                    "errorType": "Sandbox.Timedout",
-                });
-                LambdaOutcome::Failed {
-                    error: "Sandbox.Timedout".to_owned(),
-                    cause: payload.to_string(),
-                }
-            }
-        }
     }
 
     /// The REPORT records of every invocation so far.
@@ -284,9 +273,7 @@ impl LambdaPool {
         self.slots
             .values()
             .flat_map(|s| {
-                s.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                s.idle()
                     .iter()
                     .filter_map(Environment::pid)
                     .collect::<Vec<_>>()
@@ -294,11 +281,13 @@ impl LambdaPool {
             .collect()
     }
 
-    /// Kills every idle environment. Busy ones are killed when their
-    /// invocation ends and the environment is dropped.
+    /// Kills every idle environment. A busy one that answers (with a result
+    /// or an error) goes back to the pool, to be killed by the next shutdown
+    /// or when the pool is dropped; one whose process exits or runs past
+    /// its timeout is killed at once.
     pub(crate) fn shutdown(&self) {
         for slot in self.slots.values() {
-            let mut idle = slot.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut idle = slot.idle();
             for env in idle.iter_mut() {
                 env.kill();
             }
@@ -310,6 +299,36 @@ impl LambdaPool {
 impl Drop for LambdaPool {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// A process that exited before answering: Lambda reports
+/// `Runtime.ExitError` in a payload without an error type of its own.
+fn exited(request_id: &str, status: &str) -> LambdaOutcome {
+    let payload = serde_json::json!({
+        "errorMessage": format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
+        "errorType": "Runtime.ExitError",
+    });
+    LambdaOutcome::Failed {
+        error: "Lambda.Unknown".to_owned(),
+        cause: format!(
+            "The cause could not be determined because Lambda did not return an error type. Returned payload: {payload}"
+        ),
+    }
+}
+
+/// A function killed at its timeout.
+fn timed_out(request_id: &str, timeout: Duration) -> LambdaOutcome {
+    let payload = serde_json::json!({
+        "errorMessage": format!(
+            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+            timeout.as_secs_f64()
+        ),
+        "errorType": "Sandbox.Timedout",
+    });
+    LambdaOutcome::Failed {
+        error: "Sandbox.Timedout".to_owned(),
+        cause: payload.to_string(),
     }
 }
 

@@ -117,6 +117,7 @@ fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
+/// Serves one request of the function's runtime.
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
@@ -130,34 +131,7 @@ async fn handle(
         ));
     };
     if method == Method::GET && rest == "invocation/next" {
-        // Only one poller gets each invocation; a closed queue means the
-        // environment is being shut down, and an error makes the runtime exit.
-        let pending = state.queue.lock().await.recv().await;
-        let Some(pending) = pending else {
-            return Ok(reply(
-                StatusCode::GONE,
-                r#"{"errorType":"Shutdown","errorMessage":"the environment is shutting down"}"#,
-            ));
-        };
-        let _ = pending.picked.send(Instant::now());
-        state
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(pending.request_id.clone(), pending.reply);
-        let response = Response::builder()
-            .status(StatusCode::OK)
-            .header("content-type", "application/json")
-            .header("lambda-runtime-aws-request-id", &pending.request_id)
-            .header(
-                "lambda-runtime-deadline-ms",
-                pending.deadline_ms.to_string(),
-            )
-            .header("lambda-runtime-invoked-function-arn", &pending.function_arn)
-            .header("lambda-runtime-trace-id", &pending.trace_id)
-            .body(Full::new(pending.payload))
-            .unwrap_or_else(|_| reply(StatusCode::INTERNAL_SERVER_ERROR, ""));
-        return Ok(response);
+        return Ok(next_invocation(&state).await);
     }
     if method != Method::POST {
         return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, ""));
@@ -170,15 +144,54 @@ async fn handle(
         *state.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
         return Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#));
     }
+    Ok(answer(&state, rest, body))
+}
+
+/// `GET .../invocation/next`: waits for the next invocation and hands it
+/// over with Lambda's headers.
+async fn next_invocation(state: &State) -> Response<Full<Bytes>> {
+    // Only one poller gets each invocation; a closed queue means the
+    // environment is being shut down, and an error makes the runtime exit.
+    let pending = state.queue.lock().await.recv().await;
+    let Some(pending) = pending else {
+        return reply(
+            StatusCode::GONE,
+            r#"{"errorType":"Shutdown","errorMessage":"the environment is shutting down"}"#,
+        );
+    };
+    let _ = pending.picked.send(Instant::now());
+    state
+        .in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(pending.request_id.clone(), pending.reply);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("lambda-runtime-aws-request-id", &pending.request_id)
+        .header(
+            "lambda-runtime-deadline-ms",
+            pending.deadline_ms.to_string(),
+        )
+        .header("lambda-runtime-invoked-function-arn", &pending.function_arn)
+        .header("lambda-runtime-trace-id", &pending.trace_id)
+        .body(Full::new(pending.payload))
+        .unwrap_or_else(|_| reply(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+/// `POST .../invocation/{id}/response` or `.../error`: routes the answer
+/// (`body`) to whoever queued invocation `id`; `rest` is the path after
+/// `/runtime/`.
+fn answer(state: &State, rest: &str, body: Bytes) -> Response<Full<Bytes>> {
     let Some(rest) = rest.strip_prefix("invocation/") else {
-        return Ok(reply(StatusCode::NOT_FOUND, ""));
+        return reply(StatusCode::NOT_FOUND, "");
     };
     let (id, outcome) = if let Some(id) = rest.strip_suffix("/response") {
         (id, Reply::Response(body))
     } else if let Some(id) = rest.strip_suffix("/error") {
         (id, Reply::Error(body))
     } else {
-        return Ok(reply(StatusCode::NOT_FOUND, ""));
+        return reply(StatusCode::NOT_FOUND, "");
     };
     let waiting = state
         .in_flight
@@ -188,11 +201,11 @@ async fn handle(
     match waiting {
         Some(sender) => {
             let _ = sender.send(outcome);
-            Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+            reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
-        None => Ok(reply(
+        None => reply(
             StatusCode::BAD_REQUEST,
             r#"{"errorType":"InvalidRequestID","errorMessage":"the request id is not in flight"}"#,
-        )),
+        ),
     }
 }

@@ -1,0 +1,420 @@
+//! The interpreter's public face and its main loop: `Executor` starts
+//! executions of a validated state machine, each runs from `StartAt` to a
+//! terminal state on its own tokio task, and ends as an `ExecutionResult`
+//! in the shapes of `DescribeExecution` and `GetExecutionHistory`.
+//!
+//! The order of processing inside a state is the developer guide's:
+//! InputPath selects the effective input, Parameters builds the task input
+//! from it, the task runs, ResultSelector shapes its result, ResultPath
+//! places the result into the state's *raw* input, and OutputPath filters
+//! that. A Catcher's ResultPath places the Error Output into the raw input,
+//! and OutputPath is not applied. The submodules hold the parts:
+//! `context` (the `$$` object and the path steps), `states` (each state
+//! type, Retry and Catch), `task` (Lambda and the service integrations) and
+//! `parallel` and `map` (the states that run threads of their own).
+
+mod context;
+mod map;
+mod parallel;
+mod states;
+mod task;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::asl::{Block, StateMachine};
+use crate::clock::Clock;
+use crate::failure::Failure;
+use crate::history::{History, HistoryEvent};
+use crate::integrations::Integrations;
+use crate::lambda::{FunctionConfig, InvocationReport, LambdaPool, LogSink};
+
+/// How the executor is set up.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// The functions tasks may invoke.
+    pub functions: Vec<FunctionConfig>,
+    /// The region executions run in (ARNs, `AWS_REGION`, integrations).
+    pub region: String,
+    /// The account in ARNs.
+    pub account_id: String,
+    /// The local AWS endpoint (moto) per region, for service integrations.
+    pub aws_endpoint_urls: HashMap<String, String>,
+    /// Record Wait states and Retry intervals as elapsed without sleeping.
+    pub virtual_time: bool,
+    /// Where the functions' output goes.
+    pub function_logs: LogSink,
+    /// The execution role reported in `ExecutionStarted` and `$$`.
+    pub role_arn: String,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            functions: Vec::new(),
+            region: "us-east-1".to_owned(),
+            account_id: "123456789012".to_owned(),
+            aws_endpoint_urls: HashMap::new(),
+            virtual_time: false,
+            function_logs: LogSink::Discard,
+            role_arn: "arn:aws:iam::123456789012:role/sfn-local".to_owned(),
+        }
+    }
+}
+
+/// How a finished execution ended, as `DescribeExecution` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    /// Reached a Succeed state or the end of a state.
+    Succeeded,
+    /// Failed with an error.
+    Failed,
+    /// Ran past the state machine's `TimeoutSeconds`.
+    TimedOut,
+}
+
+/// The `DescribeExecution` view of a finished execution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeExecution {
+    /// `arn:aws:states:<region>:<account>:execution:<machine>:<name>`.
+    pub execution_arn: String,
+    /// `arn:aws:states:<region>:<account>:stateMachine:<machine>`.
+    pub state_machine_arn: String,
+    /// The execution's name.
+    pub name: String,
+    /// How it ended.
+    pub status: ExecutionStatus,
+    /// When it started (RFC 3339).
+    pub start_date: String,
+    /// When it stopped (RFC 3339).
+    pub stop_date: String,
+    /// The input, as JSON text.
+    pub input: String,
+    /// The output as JSON text, when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The error name, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The cause, when it failed and there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// A finished execution: its description and its history.
+#[derive(Debug, Clone)]
+pub struct ExecutionResult {
+    /// What `DescribeExecution` would return.
+    pub description: DescribeExecution,
+    /// What `GetExecutionHistory` would return.
+    pub events: Vec<HistoryEvent>,
+}
+
+impl ExecutionResult {
+    /// The output parsed back into JSON, when the execution succeeded.
+    pub fn output(&self) -> Option<Value> {
+        self.description
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+    }
+}
+
+/// A running execution.
+pub struct Execution {
+    handle: tokio::task::JoinHandle<ExecutionResult>,
+}
+
+impl Execution {
+    /// Waits for the execution to end.
+    pub async fn wait(self) -> ExecutionResult {
+        match self.handle.await {
+            Ok(result) => result,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+struct Inner {
+    config: ExecutorConfig,
+    lambda: LambdaPool,
+    integrations: Integrations,
+}
+
+/// Runs executions of state machines. Cheap to clone; clones share the
+/// function environments. Dropping the last clone kills every function
+/// process it started.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+impl Executor {
+    /// An executor with these functions and endpoints.
+    pub fn new(config: ExecutorConfig) -> Self {
+        let lambda = LambdaPool::new(
+            config.functions.clone(),
+            &config.region,
+            &config.account_id,
+            config.function_logs,
+        );
+        let integrations = Integrations::new(config.aws_endpoint_urls.clone());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                lambda,
+                integrations,
+            }),
+        }
+    }
+
+    /// Starts an execution on the current tokio runtime. Without a name a
+    /// UUID is used, as the console does.
+    pub fn start_execution(
+        &self,
+        machine: &StateMachine,
+        name: Option<&str>,
+        input: Value,
+    ) -> Execution {
+        let config = &self.inner.config;
+        let name = name.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let machine_arn = format!(
+            "arn:aws:states:{}:{}:stateMachine:{}",
+            config.region, config.account_id, machine.name
+        );
+        let arn = format!(
+            "arn:aws:states:{}:{}:execution:{}:{}",
+            config.region, config.account_id, machine.name, name
+        );
+        let run = Run {
+            inner: self.inner.clone(),
+            history: History::default(),
+            machine: Arc::new(machine.clone()),
+            machine_arn,
+            arn,
+            name,
+        };
+        Execution {
+            handle: tokio::spawn(run.execute(input)),
+        }
+    }
+
+    /// Starts an execution and waits for it to end.
+    pub async fn run_to_completion(
+        &self,
+        machine: &StateMachine,
+        name: Option<&str>,
+        input: Value,
+    ) -> ExecutionResult {
+        self.start_execution(machine, name, input).wait().await
+    }
+
+    /// The REPORT records of every Lambda invocation so far.
+    pub fn lambda_reports(&self) -> Vec<InvocationReport> {
+        self.inner.lambda.reports()
+    }
+
+    /// The process ids of the warm function environments.
+    pub fn warm_function_pids(&self) -> Vec<u32> {
+        self.inner.lambda.warm_pids()
+    }
+
+    /// Kills every idle function process now. An environment busy with an
+    /// invocation goes back to the pool when it answers, and is killed by
+    /// the next `shutdown` or when the last clone of the executor is dropped.
+    pub fn shutdown(&self) {
+        self.inner.lambda.shutdown();
+    }
+}
+
+/// One execution in progress.
+struct Run {
+    inner: Arc<Inner>,
+    history: History,
+    machine: Arc<StateMachine>,
+    machine_arn: String,
+    arn: String,
+    name: String,
+}
+
+/// A thread of the execution: the main flow, a branch or an iteration.
+/// Each has its own clock and links its events to its own previous event.
+#[derive(Clone)]
+struct Thread {
+    clock: Clock,
+    last: u64,
+}
+
+/// How an execution stopped, as `DescribeExecution` reports it.
+struct Stop {
+    status: ExecutionStatus,
+    output: Option<String>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A time as the history and `$$` write it: RFC 3339 in milliseconds.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Runs `work` to its end, or gives `None` once `limit` (when there is one)
+/// has passed; the work is then dropped, which stops it.
+async fn within<T>(limit: Option<Duration>, work: impl Future<Output = T>) -> Option<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, work).await.ok(),
+        None => Some(work.await),
+    }
+}
+
+impl Run {
+    /// Appends an event to `thread`'s chain and returns its id.
+    fn record(&self, thread: &mut Thread, event_type: &str, details: Option<Value>) -> u64 {
+        let id = self
+            .history
+            .record(thread.last, thread.clock.now(), event_type, details);
+        thread.last = id;
+        id
+    }
+
+    async fn execute(self, input: Value) -> ExecutionResult {
+        let mut thread = Thread {
+            clock: Clock::new(self.inner.config.virtual_time),
+            last: 0,
+        };
+        let start = thread.clock.now();
+        let input_text = input.to_string();
+        self.record(
+            &mut thread,
+            "ExecutionStarted",
+            Some(json!({"input": input_text, "inputDetails": {"truncated": false}, "roleArn": self.inner.config.role_arn})),
+        );
+        let base = self.base_context(&input, start);
+        let machine = self.machine.clone();
+        let run = self.run_block(&machine.root, input, &mut thread, &base);
+        let outcome = within(machine.timeout, run).await;
+        let stop = self.record_stop(&mut thread, outcome);
+        ExecutionResult {
+            description: DescribeExecution {
+                execution_arn: self.arn.clone(),
+                state_machine_arn: self.machine_arn.clone(),
+                name: self.name.clone(),
+                status: stop.status,
+                start_date: timestamp(start),
+                stop_date: timestamp(thread.clock.now()),
+                input: input_text,
+                output: stop.output,
+                error: stop.error,
+                cause: stop.cause,
+            },
+            events: self.history.events(),
+        }
+    }
+
+    /// The execution's part of the context object, `$$` without `State`.
+    fn base_context(&self, input: &Value, start: DateTime<Utc>) -> Value {
+        json!({
+            "Execution": {
+                "Id": self.arn,
+                "Input": input,
+                "Name": self.name,
+                "RoleArn": self.inner.config.role_arn,
+                "StartTime": timestamp(start),
+                "RedriveCount": 0,
+            },
+            "StateMachine": {"Id": self.machine_arn, "Name": self.machine.name},
+        })
+    }
+
+    /// Records the last event: `ExecutionSucceeded`, `ExecutionFailed`, or
+    /// `ExecutionTimedOut` when `outcome` is `None`.
+    fn record_stop(&self, thread: &mut Thread, outcome: Option<Result<Value, Failure>>) -> Stop {
+        match outcome {
+            Some(Ok(output)) => {
+                let text = output.to_string();
+                self.record(
+                    thread,
+                    "ExecutionSucceeded",
+                    Some(json!({"output": text, "outputDetails": {"truncated": false}})),
+                );
+                Stop {
+                    status: ExecutionStatus::Succeeded,
+                    output: Some(text),
+                    error: None,
+                    cause: None,
+                }
+            }
+            Some(Err(failure)) => {
+                // A Fail state without Error fails with no error name at
+                // all: AWS records `"executionFailedEventDetails": {}`.
+                let mut details = json!({});
+                if !failure.error.is_empty() {
+                    details["error"] = json!(failure.error);
+                }
+                if let Some(cause) = &failure.cause {
+                    details["cause"] = json!(cause);
+                }
+                self.record(thread, "ExecutionFailed", Some(details));
+                Stop {
+                    status: ExecutionStatus::Failed,
+                    output: None,
+                    error: Some(failure.error).filter(|e| !e.is_empty()),
+                    cause: failure.cause,
+                }
+            }
+            None => {
+                self.record(
+                    thread,
+                    "ExecutionTimedOut",
+                    Some(json!({"error": "States.Timeout"})),
+                );
+                Stop {
+                    status: ExecutionStatus::TimedOut,
+                    output: None,
+                    error: Some("States.Timeout".to_owned()),
+                    cause: None,
+                }
+            }
+        }
+    }
+
+    /// Runs a block (the machine, a branch or an iteration) from its
+    /// `StartAt` to the state that ends it. Boxed because a block's states
+    /// may hold blocks of their own.
+    fn run_block<'a>(
+        &'a self,
+        block: &'a Block,
+        input: Value,
+        thread: &'a mut Thread,
+        base: &'a Value,
+    ) -> BoxFuture<'a, Result<Value, Failure>> {
+        Box::pin(async move {
+            let mut current = block.start_at.clone();
+            let mut input = input;
+            loop {
+                let state = block
+                    .states
+                    .get(&current)
+                    .expect("transitions were validated");
+                match self.run_state(state, input, thread, base).await? {
+                    states::Step::Next(next, output) => {
+                        current = next;
+                        input = output;
+                    }
+                    states::Step::End(output) => return Ok(output),
+                }
+            }
+        })
+    }
+}

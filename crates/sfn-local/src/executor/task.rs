@@ -1,0 +1,313 @@
+//! The Task state's work: a Lambda function called by its ARN, or a
+//! resource of `arn:aws:states:::` (`lambda:invoke` and the service
+//! integrations), each within its TimeoutSeconds and with the history
+//! events AWS records for that kind of resource.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::context::StateContext;
+use super::{Run, Thread, within};
+use crate::asl::Dynamic;
+use crate::failure::Failure;
+use crate::integrations::Resource;
+use crate::lambda::LambdaOutcome;
+
+/// One attempt of a Task: what it runs and the input it runs with.
+pub(super) struct TaskRequest<'a> {
+    /// The `Resource` ARN, as written in the definition.
+    pub resource: &'a str,
+    /// `TimeoutSeconds` or `TimeoutSecondsPath`.
+    pub timeout: &'a Option<Dynamic<u64>>,
+    /// `HeartbeatSeconds` or `HeartbeatSecondsPath`.
+    pub heartbeat: &'a Option<Dynamic<u64>>,
+    /// The task input: Parameters applied to the effective input.
+    pub parameters: &'a Value,
+    /// The effective input, which the `*SecondsPath` fields read.
+    pub effective: &'a Value,
+}
+
+impl Run {
+    pub(super) async fn run_task(
+        &self,
+        task: &TaskRequest<'_>,
+        thread: &mut Thread,
+        sc: &StateContext<'_>,
+    ) -> Result<Value, Failure> {
+        let timeout = resolve_seconds(task.timeout, task.effective, sc, "TimeoutSeconds")?;
+        let heartbeat = resolve_seconds(task.heartbeat, task.effective, sc, "HeartbeatSeconds")?;
+        let resource =
+            Resource::parse(task.resource).map_err(|detail| sc.runtime_failure(&detail))?;
+        match &resource {
+            Resource::LambdaArn(arn) => {
+                self.run_lambda_arn(arn, task.parameters, timeout, thread)
+                    .await
+            }
+            _ => {
+                self.run_resource(&resource, task.parameters, timeout, heartbeat, thread)
+                    .await
+            }
+        }
+    }
+
+    /// A function called by its ARN: the `LambdaFunction*` events, and the
+    /// function's own result as the task result.
+    async fn run_lambda_arn(
+        &self,
+        arn: &str,
+        parameters: &Value,
+        timeout: Option<u64>,
+        thread: &mut Thread,
+    ) -> Result<Value, Failure> {
+        let mut details = json!({"resource": arn, "input": parameters.to_string(), "inputDetails": {"truncated": false}});
+        if let Some(t) = timeout {
+            details["timeoutInSeconds"] = json!(t);
+        }
+        self.record(thread, "LambdaFunctionScheduled", Some(details));
+        self.record(thread, "LambdaFunctionStarted", None);
+        let call = self
+            .inner
+            .lambda
+            .invoke(arn, bytes::Bytes::from(parameters.to_string()));
+        match within(timeout.map(Duration::from_secs), call).await {
+            None => {
+                self.record(
+                    thread,
+                    "LambdaFunctionTimedOut",
+                    Some(json!({"error": "States.Timeout"})),
+                );
+                Err(Failure::new("States.Timeout", None))
+            }
+            Some(LambdaOutcome::Payload(body)) => {
+                let output = parse_payload(&body);
+                self.record(
+                    thread,
+                    "LambdaFunctionSucceeded",
+                    Some(json!({"output": output.to_string(), "outputDetails": {"truncated": false}})),
+                );
+                Ok(output)
+            }
+            Some(LambdaOutcome::Failed { error, cause }) => {
+                self.record(
+                    thread,
+                    "LambdaFunctionFailed",
+                    Some(json!({"error": error, "cause": cause})),
+                );
+                Err(Failure::new(error, Some(cause)))
+            }
+        }
+    }
+
+    /// A resource of `arn:aws:states:::`: the `Task*` events, which name
+    /// the resource by type and name. The heartbeat is only reported: no
+    /// request-response integration sends heartbeats.
+    async fn run_resource(
+        &self,
+        resource: &Resource,
+        parameters: &Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+        thread: &mut Thread,
+    ) -> Result<Value, Failure> {
+        let region = &self.inner.config.region;
+        let (resource_type, resource_name) = resource.type_and_name();
+        let mut details = json!({
+            "resourceType": resource_type,
+            "resource": resource_name,
+            "region": region,
+            "parameters": parameters.to_string(),
+        });
+        if let Some(t) = timeout {
+            details["timeoutInSeconds"] = json!(t);
+        }
+        if let Some(h) = heartbeat {
+            details["heartbeatInSeconds"] = json!(h);
+        }
+        self.record(thread, "TaskScheduled", Some(details));
+        let names = json!({"resourceType": resource_type, "resource": resource_name});
+        self.record(thread, "TaskStarted", Some(names.clone()));
+        let work = self.call_resource(resource, parameters, region);
+        let outcome = within(timeout.map(Duration::from_secs), work).await;
+        self.record_task_end(thread, names, outcome)
+    }
+
+    /// Records `TaskTimedOut` (for `None`), `TaskSucceeded` or `TaskFailed`;
+    /// `details` names the resource.
+    fn record_task_end(
+        &self,
+        thread: &mut Thread,
+        mut details: Value,
+        outcome: Option<Result<Value, Failure>>,
+    ) -> Result<Value, Failure> {
+        match outcome {
+            None => {
+                details["error"] = json!("States.Timeout");
+                self.record(thread, "TaskTimedOut", Some(details));
+                Err(Failure::new("States.Timeout", None))
+            }
+            Some(Ok(output)) => {
+                details["output"] = json!(output.to_string());
+                details["outputDetails"] = json!({"truncated": false});
+                self.record(thread, "TaskSucceeded", Some(details));
+                Ok(output)
+            }
+            Some(Err(failure)) => {
+                details["error"] = json!(failure.error);
+                if let Some(cause) = &failure.cause {
+                    details["cause"] = json!(cause);
+                }
+                self.record(thread, "TaskFailed", Some(details));
+                Err(failure)
+            }
+        }
+    }
+
+    async fn call_resource(
+        &self,
+        resource: &Resource,
+        parameters: &Value,
+        region: &str,
+    ) -> Result<Value, Failure> {
+        match resource {
+            Resource::LambdaInvoke => self.lambda_invoke(parameters).await,
+            other => {
+                self.inner
+                    .integrations
+                    .call(other, parameters, region)
+                    .await
+            }
+        }
+    }
+
+    /// `arn:aws:states:::lambda:invoke`: calls `FunctionName` with
+    /// `Payload` and answers in the shape of Lambda's Invoke response.
+    async fn lambda_invoke(&self, parameters: &Value) -> Result<Value, Failure> {
+        let Some(function) = parameters.get("FunctionName").and_then(Value::as_str) else {
+            return Err(Failure::new(
+                "States.Runtime",
+                Some(
+                    "The field 'FunctionName' is required by arn:aws:states:::lambda:invoke"
+                        .to_owned(),
+                ),
+            ));
+        };
+        let payload = parameters
+            .get("Payload")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let request_id = uuid::Uuid::new_v4().to_string();
+        match self
+            .inner
+            .lambda
+            .invoke(function, bytes::Bytes::from(payload.to_string()))
+            .await
+        {
+            LambdaOutcome::Payload(body) => Ok(invoke_response(&body, &request_id)),
+            LambdaOutcome::Failed { error, cause } => Err(Failure::new(error, Some(cause))),
+        }
+    }
+}
+
+/// A `TimeoutSeconds` or `HeartbeatSeconds` (`field`) given directly or
+/// read from the effective input by its `*Path` form.
+fn resolve_seconds(
+    value: &Option<Dynamic<u64>>,
+    effective: &Value,
+    sc: &StateContext<'_>,
+    field: &str,
+) -> Result<Option<u64>, Failure> {
+    match value {
+        None => Ok(None),
+        Some(Dynamic::Fixed(n)) => Ok(Some(*n)),
+        Some(Dynamic::Path(p)) => {
+            let v = sc.select(&Some(p.clone()), effective)?;
+            match v.as_u64() {
+                Some(n) if n > 0 => Ok(Some(n)),
+                _ => Err(sc.runtime_failure(&format!(
+                    "The {field}Path parameter does not reference a valid positive integer: {v}"
+                ))),
+            }
+        }
+    }
+}
+
+/// What `lambda:invoke` gives a state: the function's result under
+/// `Payload`, with the metadata of Lambda's HTTP response.
+fn invoke_response(body: &[u8], request_id: &str) -> Value {
+    json!({
+        "ExecutedVersion": "$LATEST",
+        "Payload": parse_payload(body),
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {
+                "X-Amz-Executed-Version": ["$LATEST"],
+                "x-amzn-RequestId": [request_id],
+                "Content-Type": ["application/json"],
+            },
+            "HttpHeaders": {
+                "X-Amz-Executed-Version": "$LATEST",
+                "x-amzn-RequestId": request_id,
+                "Content-Type": "application/json",
+            },
+            "HttpStatusCode": 200,
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+        "StatusCode": 200,
+    })
+}
+
+/// A function's result as JSON; a payload that is not JSON is kept as text.
+fn parse_payload(body: &[u8]) -> Value {
+    if body.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_json_text_or_null() {
+        assert_eq!(parse_payload(b""), Value::Null);
+        assert_eq!(parse_payload(br#"{"a":1}"#), json!({"a": 1}));
+        assert_eq!(parse_payload(b"plain"), json!("plain"));
+    }
+
+    #[test]
+    fn invoke_responses_carry_the_payload_and_the_request_id() {
+        let response = invoke_response(br#"{"ok":true}"#, "req-1");
+        assert_eq!(response["Payload"], json!({"ok": true}));
+        assert_eq!(response["StatusCode"], 200);
+        assert_eq!(response["SdkResponseMetadata"]["RequestId"], "req-1");
+        assert_eq!(
+            response["SdkHttpMetadata"]["HttpHeaders"]["x-amzn-RequestId"],
+            "req-1"
+        );
+    }
+
+    #[test]
+    fn seconds_paths_must_give_a_positive_integer() {
+        let base = json!({});
+        let sc = StateContext::new(&base, "Task", String::new(), 2);
+        let path = Some(Dynamic::Path(crate::path::Path::parse("$.t").unwrap()));
+        let effective = json!({"t": 0, "ok": 4});
+        assert_eq!(
+            resolve_seconds(&None, &effective, &sc, "TimeoutSeconds"),
+            Ok(None)
+        );
+        assert_eq!(
+            resolve_seconds(&Some(Dynamic::Fixed(3)), &effective, &sc, "TimeoutSeconds"),
+            Ok(Some(3))
+        );
+        let failure = resolve_seconds(&path, &effective, &sc, "TimeoutSeconds").unwrap_err();
+        assert!(
+            failure.cause.as_deref().is_some_and(|c| c.ends_with(
+                "The TimeoutSecondsPath parameter does not reference a valid positive integer: 0"
+            )),
+            "{failure:?}"
+        );
+    }
+}
