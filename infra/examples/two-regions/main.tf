@@ -1,0 +1,59 @@
+# Moat's central security account in two regions: the shared data (global
+# table, replicated policy buckets) and the central stack in each region,
+# the primary active and the DR region passive.
+
+locals {
+  stack          = jsondecode(file("${path.module}/../../stack.json"))
+  primary_region = coalesce(var.primary_region, local.stack.regions.primary)
+  dr_region      = coalesce(var.dr_region, local.stack.regions.secondary)
+  manifest_path  = coalesce(var.manifest_path, "${path.module}/../../../target/lambda/manifest.json")
+}
+
+provider "aws" {
+  alias  = "primary"
+  region = local.primary_region
+  default_tags {
+    tags = var.tags
+  }
+}
+
+provider "aws" {
+  alias  = "dr"
+  region = local.dr_region
+  default_tags {
+    tags = var.tags
+  }
+}
+
+module "data" {
+  source    = "../../modules/data"
+  providers = { aws.primary = aws.primary, aws.dr = aws.dr }
+}
+
+module "central_primary" {
+  source    = "../../modules/central"
+  providers = { aws = aws.primary }
+
+  region_role                  = "active"
+  data                         = module.data.regions.primary
+  manifest_path                = local.manifest_path
+  external_id                  = var.external_id
+  security_hub                 = var.security_hub
+  member_organization_id       = var.member_organization_id
+  member_account_ids           = var.member_account_ids
+  event_archive_retention_days = var.event_archive_retention_days
+}
+
+module "central_dr" {
+  source    = "../../modules/central"
+  providers = { aws = aws.dr }
+
+  region_role                  = "passive"
+  data                         = module.data.regions.dr
+  manifest_path                = local.manifest_path
+  external_id                  = var.external_id
+  security_hub                 = var.security_hub
+  member_organization_id       = var.member_organization_id
+  member_account_ids           = var.member_account_ids
+  event_archive_retention_days = var.event_archive_retention_days
+}
