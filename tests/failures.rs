@@ -87,11 +87,11 @@ fn failures_in(result: &ExecutionResult, state: &str) -> Vec<String> {
 }
 
 async fn rule_is_open(run: &Run) -> bool {
-    let ec2 = moat_aws::ec2_sdk::Client::new(&run.stack.config);
+    let ec2 = aws_sdk_ec2::Client::new(&run.stack.config);
     let rules = ec2
         .describe_security_group_rules()
         .filters(
-            moat_aws::ec2_sdk::types::Filter::builder()
+            aws_sdk_ec2::types::Filter::builder()
                 .name("group-id")
                 .values(&run.made.group_id)
                 .build(),
@@ -108,7 +108,7 @@ async fn rule_is_open(run: &Run) -> bool {
 
 async fn backups(run: &Run) -> usize {
     DynamoRecords::new(
-        moat_aws::dynamodb::Client::new(&run.stack.config),
+        &moat_aws::Aws::from_sdk_config(run.stack.config.clone()),
         &run.spec.records_table,
     )
     .backups_of(&run.made.group_id)

@@ -8,7 +8,7 @@ use local_stack::LocalStack;
 use local_stack::changes::{Actor, Changes, Opening};
 use local_stack::demo::timeline;
 use local_stack::pipeline::{Pipeline, PipelineOptions};
-use moat_aws::policy_store::{PolicySource, S3PolicySource};
+use moat_aws::policy_store::S3PolicySource;
 use serde_json::Value;
 use sfn_local::ExecutionStatus;
 
@@ -19,7 +19,7 @@ async fn an_invalid_policy_upload_is_escalated_and_the_last_valid_version_still_
         .unwrap_or_else(|error| panic!("{error}"));
     let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default())
         .unwrap_or_else(|error| panic!("{error}"));
-    let policies = S3PolicySource::new(moat_aws::s3::Client::new(&stack.config));
+    let policies = S3PolicySource::new(&moat_aws::Aws::from_sdk_config(stack.config.clone()));
     let bad = r#"{"id": "broken", "version": "2", "rules": [{"id": "x", "ports": [70000]}]}"#;
     policies
         .put(&stack.resources.policy_bucket, &spec.policy_key, bad)

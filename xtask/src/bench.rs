@@ -10,44 +10,80 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
 use local_stack::LocalStack;
 use local_stack::changes::{Actor, Changes, Opening};
-use local_stack::demo::timeline;
+use local_stack::demo::{StateTime, stopped_at, timeline};
 use local_stack::pipeline::{Pipeline, PipelineOptions};
 use sfn_local::ExecutionStatus;
 
-use crate::setup;
+use crate::{build, setup};
 
 const USAGE: &str = "usage: cargo xtask bench [--changes N]   (N >= 2, default 10)";
 
-pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
+/// How long to wait for EventBridge to deliver one change.
+const DELIVERY_PATIENCE: Duration = Duration::from_secs(60);
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Args {
+    Help,
+    Bench { changes: usize },
+}
+
+fn parse(args: Vec<String>) -> anyhow::Result<Args> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
     let mut changes = 10usize;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--changes" => {
-                let value = args.next().context("--changes needs a number")?;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("changes") => {
+                let value = parser.value()?.string()?;
                 changes = value
                     .parse()
-                    .with_context(|| format!("--changes {value} is not a number"))?;
+                    .map_err(|_| anyhow!("--changes {value} is not a number"))?;
             }
-            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+            Long("help") | Short('h') => return Ok(Args::Help),
+            other => return Err(other.unexpected().into()),
         }
     }
     if changes < 2 {
-        bail!("--changes must be at least 2 (one cold, one warm)\n\n{USAGE}");
+        bail!("--changes must be at least 2 (one cold, one warm)");
     }
-    crate::demo::build_functions()?;
-    setup::ensure_moto()?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(measure(changes))
+    Ok(Args::Bench { changes })
 }
 
-async fn measure(count: usize) -> anyhow::Result<()> {
+pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let changes = match parse(args).map_err(|error| anyhow!("{error}\n\n{USAGE}"))? {
+        Args::Help => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        Args::Bench { changes } => changes,
+    };
+    build::function_binaries("bench")?;
+    setup::ensure_moto()?;
+    let timings = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(measure(changes))?;
+    timings.print();
+    Ok(())
+}
+
+/// What the bench measured, change by change.
+#[derive(Debug, Default)]
+struct Timings {
+    /// From each change's EC2 call to the end of its execution, in order.
+    latencies: Vec<i64>,
+    /// The time in each state of every warm execution, in the order the
+    /// states ran, as the console lists them.
+    per_state: Vec<(String, Vec<i64>)>,
+}
+
+async fn measure(count: usize) -> anyhow::Result<Timings> {
     let (spec, stack) = LocalStack::start_primary().await?;
     let options = PipelineOptions {
         virtual_time: false,
@@ -56,9 +92,7 @@ async fn measure(count: usize) -> anyhow::Result<()> {
     let pipeline = Pipeline::new(&spec, &stack, &options)?;
     let changes = Changes::new(&stack);
     let vpc = changes.create_vpc("10.50.0.0/16").await?;
-    let mut latencies = Vec::new();
-    // In the order the states ran, as the console lists them.
-    let mut per_state: Vec<(String, Vec<i64>)> = Vec::new();
+    let mut timings = Timings::default();
     for index in 0..count {
         let group = changes
             .existing_group(&vpc, &format!("bench-{index}"), &BTreeMap::new())
@@ -71,11 +105,9 @@ async fn measure(count: usize) -> anyhow::Result<()> {
                 &Opening::tcp(22, "0.0.0.0/0"),
             )
             .await?;
-        let results = pipeline
-            .run_delivered(&stack, 1, Duration::from_secs(60))
-            .await?;
+        let results = pipeline.run_delivered(&stack, 1, DELIVERY_PATIENCE).await?;
         let Some(result) = results.first() else {
-            bail!("change {index} was not delivered within 60 s");
+            bail!("change {index} was not delivered within {DELIVERY_PATIENCE:?}");
         };
         if result.description.status != ExecutionStatus::Succeeded {
             bail!(
@@ -84,38 +116,112 @@ async fn measure(count: usize) -> anyhow::Result<()> {
                 result.description.error
             );
         }
-        let stop = chrono::DateTime::parse_from_rfc3339(&result.description.stop_date)?;
-        latencies.push((stop.with_timezone(&Utc) - made_at).num_milliseconds());
+        let stop = stopped_at(result).with_context(|| {
+            format!(
+                "change {index}: the execution's stop date `{}` is not RFC 3339",
+                result.description.stop_date
+            )
+        })?;
+        timings.latencies.push((stop - made_at).num_milliseconds());
         if index > 0 {
-            for state in timeline(result) {
-                match per_state.iter_mut().find(|(name, _)| *name == state.name) {
-                    Some((_, times)) => times.push(state.milliseconds),
-                    None => per_state.push((state.name, vec![state.milliseconds])),
-                }
-            }
+            timings.add_states(timeline(result));
         }
     }
     pipeline.executor.shutdown();
-    let mut warm = latencies[1..].to_vec();
-    warm.sort_unstable();
-    println!("change -> remediated and announced, {count} changes, one at a time:");
-    println!("  cold (first change): {} ms", latencies[0]);
-    println!(
-        "  warm: median {} ms, p90 {} ms, min {} ms, max {} ms",
-        percentile(&warm, 50),
-        percentile(&warm, 90),
-        warm[0],
-        warm[warm.len() - 1]
-    );
-    println!("per state, warm (median ms):");
-    for (state, mut times) in per_state {
-        times.sort_unstable();
-        println!("  {state:<30} {:>5}", percentile(&times, 50));
+    Ok(timings)
+}
+
+impl Timings {
+    fn add_states(&mut self, states: Vec<StateTime>) {
+        for state in states {
+            match self
+                .per_state
+                .iter_mut()
+                .find(|(name, _)| *name == state.name)
+            {
+                Some((_, times)) => times.push(state.milliseconds),
+                None => self.per_state.push((state.name, vec![state.milliseconds])),
+            }
+        }
     }
-    Ok(())
+
+    /// Prints the cold latency, the warm ones' spread, and the median time
+    /// in each state. `measure` runs at least two changes, so there is a cold
+    /// one and a warm one.
+    fn print(&self) {
+        let count = self.latencies.len();
+        let mut warm = self.latencies[1..].to_vec();
+        warm.sort_unstable();
+        println!("change -> remediated and announced, {count} changes, one at a time:");
+        println!("  cold (first change): {} ms", self.latencies[0]);
+        println!(
+            "  warm: median {} ms, p90 {} ms, min {} ms, max {} ms",
+            percentile(&warm, 50),
+            percentile(&warm, 90),
+            warm[0],
+            warm[warm.len() - 1]
+        );
+        println!("per state, warm (median ms):");
+        for (state, times) in &self.per_state {
+            let mut times = times.clone();
+            times.sort_unstable();
+            println!("  {state:<30} {:>5}", percentile(&times, 50));
+        }
+    }
 }
 
 fn percentile(sorted: &[i64], percent: usize) -> i64 {
     let index = (sorted.len() * percent).div_ceil(100).saturating_sub(1);
     sorted[index.min(sorted.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    fn error(arguments: &[&str]) -> String {
+        parse(args(arguments)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_changes_and_help() {
+        assert_eq!(parse(args(&[])).unwrap(), Args::Bench { changes: 10 });
+        assert_eq!(
+            parse(args(&["--changes", "3"])).unwrap(),
+            Args::Bench { changes: 3 }
+        );
+        assert_eq!(
+            parse(args(&["--changes=4"])).unwrap(),
+            Args::Bench { changes: 4 }
+        );
+        assert_eq!(parse(args(&["--help"])).unwrap(), Args::Help);
+        assert_eq!(parse(args(&["-h"])).unwrap(), Args::Help);
+    }
+
+    #[test]
+    fn usage_errors_name_the_bad_flag_or_value() {
+        let missing = error(&["--changes"]);
+        assert!(
+            missing.contains("missing") && missing.contains("--changes"),
+            "{missing}"
+        );
+        let unknown = error(&["--change", "3"]);
+        assert!(unknown.contains("--change"), "{unknown}");
+        let not_a_number = error(&["--changes", "many"]);
+        assert_eq!(not_a_number, "--changes many is not a number");
+        let too_few = error(&["--changes", "1"]);
+        assert!(too_few.contains("at least 2"), "{too_few}");
+    }
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let sorted = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+        assert_eq!(percentile(&sorted, 50), 50);
+        assert_eq!(percentile(&sorted, 90), 90);
+        assert_eq!(percentile(&[7], 90), 7);
+    }
 }

@@ -7,19 +7,19 @@
 //! (Ctrl-C, SIGTERM): moto processes by PID when the stack is dropped,
 //! function processes when the executor is dropped.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use local_stack::LocalStack;
-use local_stack::demo::{self, Outcome, Row, timeline};
+use anyhow::{Context, anyhow, bail};
+use local_stack::demo::{self, Outcome, Row, Scenario, timeline};
 use local_stack::pipeline::{Pipeline, PipelineOptions};
+use local_stack::{LocalStack, RegionStack};
 use serde_json::Value;
 use sfn_local::{ExecutionResult, LogSink};
 use tokio::task::JoinSet;
 
-use crate::setup;
+use crate::{build, setup};
 
 const USAGE: &str = "usage: cargo xtask demo [--logs]
 
@@ -28,20 +28,37 @@ const USAGE: &str = "usage: cargo xtask demo [--logs]
 /// How long to wait for EventBridge to deliver every event.
 const DELIVERY_PATIENCE: Duration = Duration::from_secs(60);
 
-pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
+/// What the command line asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Args {
+    Help,
+    Demo { show_logs: bool },
+}
+
+fn parse(args: Vec<String>) -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
     let mut show_logs = false;
-    for arg in args {
-        match arg.as_str() {
-            "--logs" => show_logs = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("logs") => show_logs = true,
+            Long("help") | Short('h') => return Ok(Args::Help),
+            other => return Err(other.unexpected()),
         }
     }
+    Ok(Args::Demo { show_logs })
+}
+
+pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let show_logs = match parse(args).map_err(|error| anyhow!("{error}\n\n{USAGE}"))? {
+        Args::Help => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        Args::Demo { show_logs } => show_logs,
+    };
     let started = Instant::now();
-    build_functions()?;
+    build::function_binaries("demo")?;
     setup::ensure_moto()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,14 +79,6 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
         bail!("the demo's checks failed (see above)");
     }
     Ok(())
-}
-
-/// Builds every binary of the workspace with the same features as the
-/// tests, so a demo after the tests (or before) builds nothing twice.
-pub(crate) fn build_functions() -> anyhow::Result<()> {
-    eprintln!("demo: building the functions (cargo build --workspace --bins)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    setup::run_checked(Command::new(cargo).args(["build", "--workspace", "--bins"]))
 }
 
 async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
@@ -94,11 +103,31 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
     };
     let pipeline = Pipeline::new(&stack.spec, &stack.primary, &options)?;
 
-    println!(
-        "\nThe scenario, in {} (alice works through the Developer role):",
-        stack.primary.region()
-    );
     let scenario = demo::play(&stack.primary).await?;
+    print_scenario(stack.primary.region(), &scenario);
+    println!(
+        "\nExecutions of {} (state, time in state):",
+        stack.spec.state_machine
+    );
+    let results = run_and_show(&pipeline, &stack.primary, scenario.expected_executions()).await?;
+    let history_dir = save_histories(&results)?;
+
+    let outcome = demo::verify(&stack.primary, &stack.spec, &scenario, &results).await?;
+    print_summary(&outcome.rows);
+    print_checks(&outcome);
+    print_starts(&pipeline);
+    print_where_next(&history_dir);
+    pipeline.executor.shutdown();
+    eprintln!(
+        "demo: stopping moto (pids {} and {})",
+        stack.primary.moto.pid(),
+        stack.secondary.moto.pid()
+    );
+    Ok(outcome)
+}
+
+fn print_scenario(region: &str, scenario: &Scenario) {
+    println!("\nThe scenario, in {region} (alice works through the Developer role):");
     for group in &scenario.groups {
         println!(
             "  {:<10} {}  alice opens {}/{} to {}",
@@ -113,16 +142,9 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
         "  EventBridge delivers the `{}` change twice, as it may.",
         scenario.duplicated
     );
+}
 
-    println!(
-        "\nExecutions of {} (state, time in state):",
-        stack.spec.state_machine
-    );
-    let results = run_and_show(&pipeline, &stack.primary, scenario.expected_executions()).await?;
-    let history_dir = save_histories(&results)?;
-
-    let outcome = demo::verify(&stack.primary, &stack.spec, &scenario, &results).await?;
-    print_summary(&outcome.rows);
+fn print_checks(outcome: &Outcome) {
     println!("\nChecks (against moto, the records table and the notification inbox):");
     for check in &outcome.checks {
         let mark = if check.passed { "ok  " } else { "FAIL" };
@@ -134,9 +156,13 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
         .map(|(label, ms)| format!("{label} {ms} ms"))
         .collect();
     println!("\nchange -> end of execution: {}", latencies.join(", "));
+}
+
+/// Prints the functions' cold starts and the count of warm invocations.
+fn print_starts(pipeline: &Pipeline) {
     // Concurrent executions each get an environment, as Lambda scales out,
     // so a function can have several cold starts.
-    let mut cold: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut cold: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut warm = 0;
     for report in pipeline.executor.lambda_reports() {
         match report.init_duration_ms {
@@ -156,6 +182,9 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
         "cold starts (init duration): {}; warm invocations: {warm}",
         cold.join(", ")
     );
+}
+
+fn print_where_next(history_dir: &Path) {
     println!("\nWhere to look next:");
     println!(
         "  - each execution's history, in GetExecutionHistory's shape: {}",
@@ -169,20 +198,13 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
         "  - judge a group offline: cargo xtask policy eval --policy policies/default.json --group <file>"
     );
     println!("  - how the pieces fit: ARCHITECTURE.md");
-    pipeline.executor.shutdown();
-    eprintln!(
-        "demo: stopping moto (pids {} and {})",
-        stack.primary.moto.pid(),
-        stack.secondary.moto.pid()
-    );
-    Ok(outcome)
 }
 
 /// Starts an execution for each delivered event and prints each one's
 /// states as soon as it ends.
 async fn run_and_show(
     pipeline: &Pipeline,
-    stack: &local_stack::RegionStack,
+    stack: &RegionStack,
     expected: usize,
 ) -> anyhow::Result<Vec<ExecutionResult>> {
     let deadline = Instant::now() + DELIVERY_PATIENCE;
@@ -301,5 +323,38 @@ fn print_summary(rows: &[Row]) {
     println!("  {}", line(header.to_vec()));
     for row in &cells {
         println!("  {}", line(row.iter().map(String::as_str).collect()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_logs_and_help() {
+        assert_eq!(parse(args(&[])).unwrap(), Args::Demo { show_logs: false });
+        assert_eq!(
+            parse(args(&["--logs"])).unwrap(),
+            Args::Demo { show_logs: true }
+        );
+        assert_eq!(parse(args(&["--help"])).unwrap(), Args::Help);
+        assert_eq!(parse(args(&["--logs", "-h"])).unwrap(), Args::Help);
+    }
+
+    #[test]
+    fn usage_errors_name_the_bad_argument() {
+        let unknown = parse(args(&["--log"])).unwrap_err().to_string();
+        assert!(unknown.contains("--log"), "{unknown}");
+        let stray = parse(args(&["now"])).unwrap_err().to_string();
+        assert!(stray.contains("now"), "{stray}");
+        let valued = parse(args(&["--logs=all"])).unwrap_err().to_string();
+        assert!(
+            valued.contains("--logs") && valued.contains("all"),
+            "{valued}"
+        );
     }
 }

@@ -4,7 +4,10 @@
 //! arguments to that command's module, which parses them itself.
 
 mod bench;
+mod build;
 mod demo;
+mod infra;
+mod package;
 mod policy;
 mod setup;
 mod sfn;
@@ -24,6 +27,9 @@ commands:
   bench [--changes N]    change -> remediated latency on the local stack, cold and warm, per state
   sfn run <definition.json> [--input <json|@file>] [--function NAME=PATH]... [--virtual-time]
                          run a state machine on the local executor
+  infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
+  package [--arch arm64|x86_64] [--function NAME]...
+                         build the functions for Lambda: reproducible zips and target/lambda/manifest.json
   policy validate <file>
   policy eval --policy <file> --group <file> [--today YYYY-MM-DD]
   policy push <file> --bucket <name> [--key <key>] [--yes]
@@ -40,6 +46,8 @@ fn main() -> ExitCode {
         "sfn" => sfn::run(rest),
         "bench" => bench::run(rest),
         "demo" => demo::run(rest),
+        "infra" => infra::run(rest),
+        "package" => package::run(rest),
         "policy" => policy::run(rest),
         "setup" => setup::run(rest),
         "test" => test::run(rest),

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use chrono::NaiveDate;
 use lexopt::prelude::*;
 use moat_domain::Error;
@@ -23,22 +23,53 @@ use moat_domain::describe::snapshot_from_cli_json;
 use moat_domain::policy::{Policy, evaluate};
 use moat_domain::snapshot::GroupSnapshot;
 
-const USAGE: &str = "\
-usage: cargo xtask policy validate <file>
-       cargo xtask policy eval --policy <file> --group <file> [--today YYYY-MM-DD] [--account ID] [--region NAME]
-       cargo xtask policy push <file> --bucket <name> [--key <key>] [--yes]";
+const VALIDATE_USAGE: &str = "cargo xtask policy validate <file>";
+const EVAL_USAGE: &str = "cargo xtask policy eval --policy <file> --group <file> [--today YYYY-MM-DD] [--account ID] [--region NAME]";
+const PUSH_USAGE: &str = "cargo xtask policy push <file> --bucket <name> [--key <key>] [--yes]";
+
+fn usage() -> String {
+    format!("usage: {VALIDATE_USAGE}\n       {EVAL_USAGE}\n       {PUSH_USAGE}")
+}
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut args = args.into_iter();
     let Some(command) = args.next() else {
-        bail!("missing subcommand\n\n{USAGE}");
+        bail!("missing subcommand\n\n{}", usage());
     };
     let rest: Vec<String> = args.collect();
     match command.as_str() {
-        "validate" => Validate::parse(rest)?.run(),
-        "eval" => Eval::parse(rest)?.run(),
-        "push" => Push::parse(rest)?.run(),
-        other => bail!("unknown subcommand `policy {other}`\n\n{USAGE}"),
+        "validate" => parse_then_run(rest, VALIDATE_USAGE, Validate::parse, Validate::run),
+        "eval" => parse_then_run(rest, EVAL_USAGE, Eval::parse, Eval::run),
+        "push" => parse_then_run(rest, PUSH_USAGE, Push::parse, Push::run),
+        "help" | "--help" | "-h" => {
+            println!("{}", usage());
+            Ok(())
+        }
+        other => bail!("unknown subcommand `policy {other}`\n\n{}", usage()),
+    }
+}
+
+/// A subcommand's arguments, or a request for its usage.
+enum Parsed<T> {
+    Help,
+    Run(T),
+}
+
+/// Runs a subcommand, or prints its usage when `--help` asks for it. A
+/// usage error ends with the subcommand's usage, so every subcommand
+/// reports bad arguments the same way.
+fn parse_then_run<T>(
+    args: Vec<String>,
+    usage: &str,
+    parse: fn(Vec<String>) -> anyhow::Result<Parsed<T>>,
+    run: fn(T) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match parse(args).map_err(|error| anyhow!("{error:#}\n\nusage: {usage}"))? {
+        Parsed::Help => {
+            println!("usage: {usage}");
+            Ok(())
+        }
+        Parsed::Run(command) => run(command),
     }
 }
 
@@ -70,19 +101,20 @@ struct Validate {
 }
 
 impl Validate {
-    fn parse(args: Vec<String>) -> anyhow::Result<Validate> {
+    fn parse(args: Vec<String>) -> anyhow::Result<Parsed<Validate>> {
         let mut parser = lexopt::Parser::from_args(args);
         let mut file = None;
         while let Some(arg) = parser.next()? {
             match arg {
                 Value(value) if file.is_none() => file = Some(PathBuf::from(value)),
+                Long("help") | Short('h') => return Ok(Parsed::Help),
                 other => return Err(other.unexpected().into()),
             }
         }
         let Some(file) = file else {
-            bail!("missing <file>\n\n{USAGE}");
+            bail!("missing <file>");
         };
-        Ok(Validate { file })
+        Ok(Parsed::Run(Validate { file }))
     }
 
     fn run(self) -> anyhow::Result<()> {
@@ -107,7 +139,7 @@ struct Eval {
 }
 
 impl Eval {
-    fn parse(args: Vec<String>) -> anyhow::Result<Eval> {
+    fn parse(args: Vec<String>) -> anyhow::Result<Parsed<Eval>> {
         let mut parser = lexopt::Parser::from_args(args);
         let (mut policy, mut group, mut today) = (None, None, None);
         let mut account = String::new();
@@ -124,19 +156,20 @@ impl Eval {
                 }
                 Long("account") => account = parser.value()?.parse()?,
                 Long("region") => region = parser.value()?.parse()?,
+                Long("help") | Short('h') => return Ok(Parsed::Help),
                 other => return Err(other.unexpected().into()),
             }
         }
         let (Some(policy), Some(group)) = (policy, group) else {
-            bail!("eval needs --policy and --group\n\n{USAGE}");
+            bail!("eval needs --policy and --group");
         };
-        Ok(Eval {
+        Ok(Parsed::Run(Eval {
             policy,
             group,
             today,
             account,
             region,
-        })
+        }))
     }
 
     fn run(self) -> anyhow::Result<()> {
@@ -180,7 +213,7 @@ struct Push {
 }
 
 impl Push {
-    fn parse(args: Vec<String>) -> anyhow::Result<Push> {
+    fn parse(args: Vec<String>) -> anyhow::Result<Parsed<Push>> {
         let mut parser = lexopt::Parser::from_args(args);
         let (mut file, mut bucket, mut key, mut yes) =
             (None, None, "policy.json".to_owned(), false);
@@ -190,36 +223,37 @@ impl Push {
                 Long("key") => key = parser.value()?.parse()?,
                 Long("yes") => yes = true,
                 Value(value) if file.is_none() => file = Some(PathBuf::from(value)),
+                Long("help") | Short('h') => return Ok(Parsed::Help),
                 other => return Err(other.unexpected().into()),
             }
         }
         let (Some(file), Some(bucket)) = (file, bucket) else {
-            bail!("push needs <file> and --bucket\n\n{USAGE}");
+            bail!("push needs <file> and --bucket");
         };
-        Ok(Push {
+        Ok(Parsed::Run(Push {
             file,
             bucket,
             key,
             yes,
-        })
+        }))
     }
 
     fn run(self) -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(async { self.push_with(&moat_aws::config::load().await).await })
+        runtime.block_on(async { self.push_with(&moat_aws::Aws::load().await).await })
     }
 
     /// Validates, shows the plan, and uploads only with `--yes`.
-    async fn push_with(&self, config: &moat_aws::SdkConfig) -> anyhow::Result<()> {
+    async fn push_with(&self, aws: &moat_aws::Aws) -> anyhow::Result<()> {
         // Validate before anything touches AWS: a bad file never leaves.
         let policy = load_policy(&self.file)?;
         let body = read(&self.file)?;
         let location = format!("s3://{}/{}", self.bucket, self.key);
         {
             use moat_aws::policy_store::{PolicySource, S3PolicySource};
-            let source = S3PolicySource::new(moat_aws::s3::Client::new(config));
+            let source = S3PolicySource::new(aws);
             let current = match source.fetch(&self.bucket, &self.key).await {
                 Ok(object) => Some(object),
                 Err(error) if error.is_not_found() => None,
@@ -281,6 +315,69 @@ mod tests {
 
     use super::*;
 
+    fn args(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    /// The usage error of a subcommand's arguments.
+    fn usage_error<T>(parsed: anyhow::Result<Parsed<T>>) -> String {
+        match parsed {
+            Err(error) => format!("{error:#}"),
+            Ok(_) => panic!("the arguments were accepted"),
+        }
+    }
+
+    #[test]
+    fn every_subcommand_takes_help() {
+        assert!(matches!(
+            Validate::parse(args(&["--help"])),
+            Ok(Parsed::Help)
+        ));
+        assert!(matches!(Eval::parse(args(&["-h"])), Ok(Parsed::Help)));
+        assert!(matches!(
+            Push::parse(args(&["p.json", "--help"])),
+            Ok(Parsed::Help)
+        ));
+    }
+
+    #[test]
+    fn subcommands_parse_their_arguments() {
+        let Ok(Parsed::Run(eval)) = Eval::parse(args(&[
+            "--policy",
+            "p.json",
+            "--group",
+            "g.json",
+            "--today",
+            "2030-01-02",
+        ])) else {
+            panic!("eval did not parse");
+        };
+        assert_eq!(eval.policy, PathBuf::from("p.json"));
+        assert_eq!(eval.group, PathBuf::from("g.json"));
+        assert_eq!(eval.today, NaiveDate::from_ymd_opt(2030, 1, 2));
+        assert_eq!(eval.region, "us-east-1");
+
+        let Ok(Parsed::Run(push)) = Push::parse(args(&["p.json", "--bucket", "b"])) else {
+            panic!("push did not parse");
+        };
+        assert_eq!(
+            (push.file, push.bucket.as_str(), push.key.as_str(), push.yes),
+            (PathBuf::from("p.json"), "b", "policy.json", false)
+        );
+    }
+
+    #[test]
+    fn usage_errors_name_the_bad_flag_or_value() {
+        let missing = usage_error(Eval::parse(args(&["--policy"])));
+        assert!(missing.contains("--policy"), "{missing}");
+        let unknown = usage_error(Push::parse(args(&["p.json", "--bucket", "b", "--force"])));
+        assert!(unknown.contains("--force"), "{unknown}");
+        let bad_date = usage_error(Eval::parse(args(&["--today", "tomorrow"])));
+        assert!(bad_date.contains("--today tomorrow"), "{bad_date}");
+        let no_file = usage_error(Validate::parse(args(&[])));
+        assert!(no_file.contains("<file>"), "{no_file}");
+    }
+
     fn push(file: &str, yes: bool) -> Push {
         Push {
             file: local_aws::workspace_root().join(file),
@@ -293,13 +390,14 @@ mod tests {
     #[tokio::test]
     async fn push_is_a_dry_run_until_yes_and_never_uploads_an_invalid_file() {
         let moto = local_aws::Moto::start("us-east-1").unwrap_or_else(|error| panic!("{error}"));
-        let config = moat_aws::config::local(&moto.endpoint_url(), "us-east-1").await;
-        let s3 = moat_aws::s3::Client::new(&config);
+        let config = moto.sdk_config().await;
+        let s3 = aws_sdk_s3::Client::new(&config);
         s3.create_bucket().bucket("push-test").send().await.unwrap();
-        let source = S3PolicySource::new(s3);
+        let aws = moat_aws::Aws::from_sdk_config(config);
+        let source = S3PolicySource::new(&aws);
 
         push("policies/default.json", false)
-            .push_with(&config)
+            .push_with(&aws)
             .await
             .unwrap();
         assert!(
@@ -308,14 +406,14 @@ mod tests {
         );
 
         push("policies/default.json", true)
-            .push_with(&config)
+            .push_with(&aws)
             .await
             .unwrap();
         let uploaded = source.fetch("push-test", "policy.json").await.unwrap();
         assert_eq!(uploaded.body, moat_domain::policy::BUILTIN_JSON);
 
         let invalid = push("xtask/Cargo.toml", true)
-            .push_with(&config)
+            .push_with(&aws)
             .await
             .unwrap_err();
         assert!(

@@ -1,8 +1,12 @@
 //! `cargo xtask setup`: installs what the tests and the demo need and the
 //! repository cannot carry, idempotently: moto in the project's virtualenv.
 //!
-//! A second run with everything in place does nothing but say so, so every
-//! command that needs moto can call this first.
+//! Every Python tool the project uses (moto, checkov, cargo-lambda) lives in
+//! a virtualenv of its own at the workspace root, because their pins clash
+//! (checkov's boto3 is not moto's). [`ensure_venv`] is the one installer:
+//! a marker file in the venv records the exact requirements installed, so a
+//! second run with everything in place does nothing but say so, and a
+//! changed pin reinstalls.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,37 +15,62 @@ use anyhow::{Context, bail};
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     if let Some(extra) = args.first() {
+        if matches!(extra.as_str(), "--help" | "-h") {
+            println!("usage: cargo xtask setup\n\ninstalls moto into .moto-venv (idempotent)");
+            return Ok(());
+        }
         bail!("`setup` takes no arguments, got `{extra}`");
     }
     ensure_moto()
 }
 
-/// Creates `.moto-venv` and installs the pinned moto unless the venv already
-/// records that exact requirement.
+/// Installs the pinned moto into `.moto-venv` unless it is already there.
 pub(crate) fn ensure_moto() -> anyhow::Result<()> {
-    if local_aws::installed_python().is_ok() {
-        eprintln!("setup: {} already installed", local_aws::MOTO_REQUIREMENT);
-        return Ok(());
+    ensure_venv(
+        &local_aws::venv_dir(),
+        &[local_aws::MOTO_REQUIREMENT],
+        local_aws::MOTO_MARKER,
+    )?;
+    local_aws::installed_python()
+        .context("moto was installed but is not found where the tests look")?;
+    Ok(())
+}
+
+/// Makes `venv` a virtualenv holding exactly `requirements`, unless its
+/// marker file (`marker`, inside the venv) already records them. Returns the
+/// venv's `bin` directory.
+pub(crate) fn ensure_venv(
+    venv: &Path,
+    requirements: &[&str],
+    marker: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let bin = venv.join("bin");
+    let marker = venv.join(marker);
+    let wanted = format!("{}\n", requirements.join("\n"));
+    let listed = requirements.join(" ");
+    if std::fs::read_to_string(&marker).is_ok_and(|installed| installed == wanted) {
+        eprintln!("setup: {listed} already installed in {}", venv.display());
+        return Ok(bin);
     }
-    let venv = local_aws::venv_dir();
     let python = std::env::var("MOAT_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     // A venv that `python3 -m venv` left half made (no pip, as on systems
     // without ensurepip) is made again rather than trusted.
-    let venv_python = venv.join("bin").join("python");
+    let venv_python = bin.join("python");
     let has_pip = Command::new(&venv_python)
         .args(["-m", "pip", "--version"])
         .output()
         .is_ok_and(|output| output.status.success());
     if !has_pip {
         eprintln!("setup: creating {}", venv.display());
-        run_checked(Command::new(&python).args(["-m", "venv", "--clear"]).arg(&venv)).with_context(|| {
+        run_checked(Command::new(&python).args(["-m", "venv", "--clear"]).arg(venv)).with_context(|| {
             format!(
-                "creating the moto virtualenv with `{python} -m venv` (install python3 with its venv module, \
-                 e.g. `apt-get install python3-venv`, or point MOAT_PYTHON at another python3)"
+                "creating the virtualenv {} with `{python} -m venv` (install python3 with its venv module, \
+                 e.g. `apt-get install python3-venv`, or point MOAT_PYTHON at another python3)",
+                venv.display()
             )
         })?;
     }
-    eprintln!("setup: installing {}", local_aws::MOTO_REQUIREMENT);
+    eprintln!("setup: installing {listed} into {}", venv.display());
     run_checked(
         Command::new(&venv_python)
             .args([
@@ -51,20 +80,12 @@ pub(crate) fn ensure_moto() -> anyhow::Result<()> {
                 "--quiet",
                 "--disable-pip-version-check",
             ])
-            .arg(local_aws::MOTO_REQUIREMENT),
+            .args(requirements),
     )
-    .context("installing moto into the project's virtualenv")?;
-    write_marker(&venv)?;
-    local_aws::installed_python()
-        .context("moto was installed but is not found where the tests look")?;
-    eprintln!("setup: moto ready in {}", venv.display());
-    Ok(())
-}
-
-fn write_marker(venv: &Path) -> anyhow::Result<()> {
-    let marker = venv.join("moat-moto-requirement.txt");
-    std::fs::write(&marker, format!("{}\n", local_aws::MOTO_REQUIREMENT))
-        .with_context(|| format!("writing {}", marker.display()))
+    .with_context(|| format!("installing {listed} into {}", venv.display()))?;
+    std::fs::write(&marker, wanted).with_context(|| format!("writing {}", marker.display()))?;
+    eprintln!("setup: {listed} ready in {}", venv.display());
+    Ok(bin)
 }
 
 pub(crate) fn run_checked(command: &mut Command) -> anyhow::Result<()> {

@@ -87,23 +87,6 @@ fn parse(args: Vec<String>) -> anyhow::Result<Options> {
     Ok(options)
 }
 
-fn function_placeholder(name: &str) -> String {
-    // detect -> DetectFunctionArn, notify-owner -> NotifyOwnerFunctionArn.
-    let camel: String = name
-        .split(['-', '_'])
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase())
-                .into_iter()
-                .chain(chars)
-                .collect::<String>()
-        })
-        .collect();
-    format!("{camel}FunctionArn")
-}
-
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut args = args.into_iter();
     match args.next().as_deref() {
@@ -138,7 +121,7 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
             );
         }
         substitutions
-            .entry(function_placeholder(name))
+            .entry(moat_stack::function_placeholder(name))
             .or_insert_with(|| {
                 format!(
                     "arn:aws:lambda:{}:{}:function:{name}",
@@ -182,18 +165,4 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn function_names_become_placeholders() {
-        assert_eq!(function_placeholder("detect"), "DetectFunctionArn");
-        assert_eq!(
-            function_placeholder("notify-owner"),
-            "NotifyOwnerFunctionArn"
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every test of the project, from a fresh clone.
 //!
-//! It installs what the tests need (moto, through `setup`), then runs the
+//! It installs what the tests need (moto, through `setup`), checks the
+//! Terraform offline (`infra check`, which installs checkov), then runs the
 //! unit, adapter and end-to-end tests of the whole workspace in one `cargo
 //! test`, so the SDK crates are built once with one feature set.
 
@@ -8,10 +9,25 @@ use std::process::Command;
 
 use anyhow::bail;
 
-use crate::setup;
+use crate::{infra, setup};
+
+const USAGE: &str = "\
+usage: cargo xtask test [ARGS]...
+
+installs moto (.moto-venv), runs `cargo xtask infra check`, then
+`cargo test --workspace ARGS` (ARGS go to cargo test unchanged)
+";
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
+    if args
+        .first()
+        .is_some_and(|arg| arg == "--help" || arg == "-h")
+    {
+        print!("{USAGE}");
+        return Ok(());
+    }
     setup::ensure_moto()?;
+    infra::check()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command.args(["test", "--workspace"]).args(&args);

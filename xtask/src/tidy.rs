@@ -30,59 +30,19 @@ fn definitions() -> Vec<(PathBuf, Value)> {
     found
 }
 
-/// Every state a state can go to next.
-fn successors(state: &Value) -> Vec<&str> {
-    let nested = ["Choices", "Catch"]
-        .into_iter()
-        .flat_map(|list| {
-            state
-                .get(list)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .map(|item| item.get("Next"));
-    [state.get("Next"), state.get("Default")]
-        .into_iter()
-        .chain(nested)
-        .filter_map(|value| value.and_then(Value::as_str))
-        .collect()
-}
-
 fn states(definition: &Value) -> &serde_json::Map<String, Value> {
     definition["States"]
         .as_object()
         .expect("States is an object")
 }
 
+/// Reachability is the executor's validator's own check, so the tidy test
+/// and `sfn-local` cannot disagree on what "reachable" means.
 #[test]
 fn every_state_is_reachable_and_every_next_exists() {
     for (path, definition) in definitions() {
-        let states = states(&definition);
-        let start = definition["StartAt"].as_str().expect("StartAt is a string");
-        assert!(
-            states.contains_key(start),
-            "{}: StartAt {start} is not a state",
-            path.display()
-        );
-        let mut seen = BTreeSet::from([start]);
-        let mut queue = vec![start];
-        while let Some(name) = queue.pop() {
-            for next in successors(&states[name]) {
-                assert!(
-                    states.contains_key(next),
-                    "{}: {name} goes to unknown state {next}",
-                    path.display()
-                );
-                if seen.insert(next) {
-                    queue.push(next);
-                }
-            }
-        }
-        let unreachable: Vec<_> = states
-            .keys()
-            .filter(|name| !seen.contains(name.as_str()))
-            .collect();
+        let unreachable = sfn_local::asl::unreachable_states(&definition)
+            .unwrap_or_else(|problems| panic!("{}: {problems}", path.display()));
         assert!(
             unreachable.is_empty(),
             "{}: unreachable states {unreachable:?}",
@@ -121,9 +81,11 @@ fn every_non_terminal_state_says_where_to_go() {
 
 #[test]
 fn every_function_placeholder_names_a_function_and_every_function_is_used() {
-    let functions: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+    let spec = moat_stack::StackSpec::load().unwrap();
+    let placeholders: HashMap<String, &String> = spec
+        .functions
+        .keys()
+        .map(|function| (moat_stack::function_placeholder(function), function))
         .collect();
     let mut used = BTreeSet::new();
     for (path, definition) in definitions() {
@@ -132,23 +94,153 @@ fn every_function_placeholder_names_a_function_and_every_function_is_used() {
             .split("${")
             .skip(1)
             .filter_map(|rest| rest.split('}').next())
+            .filter(|placeholder| placeholder.ends_with("FunctionArn"))
         {
-            if let Some(function) = placeholder.strip_suffix("FunctionArn") {
-                let function = function.to_lowercase();
-                assert!(
-                    functions.contains(&function),
-                    "{}: ${{{placeholder}}} names no directory functions/{function}",
+            let function = placeholders.get(placeholder).unwrap_or_else(|| {
+                panic!(
+                    "{}: ${{{placeholder}}} names no function of infra/stack.json",
                     path.display()
-                );
-                used.insert(function);
-            }
+                )
+            });
+            used.insert(function.as_str());
         }
     }
-    let unused: Vec<_> = functions.difference(&used).collect();
+    let unused: Vec<_> = spec
+        .functions
+        .keys()
+        .filter(|function| !used.contains(function.as_str()))
+        .collect();
     assert!(
         unused.is_empty(),
         "functions no state machine runs: {unused:?}"
     );
+}
+
+/// infra/stack.json and `functions/` name the same functions.
+#[test]
+fn the_stack_describes_every_function_directory() {
+    let spec = moat_stack::StackSpec::load().unwrap();
+    let directories: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let described: BTreeSet<String> = spec.functions.keys().cloned().collect();
+    assert_eq!(
+        directories, described,
+        "functions/ and infra/stack.json disagree"
+    );
+}
+
+/// Each function reads exactly the environment variables infra/stack.json
+/// declares for it, so Terraform and the local stack set what it needs and
+/// nothing else. What a function reads is found in its `main.rs`: every
+/// `env::NAME` constant it names, plus the member-access variables when it
+/// calls `MemberAccess::from_env`.
+#[test]
+fn function_environments_match_the_stack() {
+    let spec = moat_stack::StackSpec::load().unwrap();
+    let constants: HashMap<&str, &str> = moat_aws::config::env::ALL.iter().copied().collect();
+    for (function, function_spec) in &spec.functions {
+        let path = root().join("functions").join(function).join("src/main.rs");
+        let main = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !main.contains("\"MOAT_"),
+            "{}: name variables by their moat_aws::config::env constant, not a literal",
+            path.display()
+        );
+        let mut read: BTreeSet<&str> = main
+            .split("env::")
+            .skip(1)
+            .map(|rest| {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                *constants
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{}: env::{name} is not a constant", path.display()))
+            })
+            .collect();
+        if main.contains("MemberAccess::from_env") {
+            read.extend(moat_aws::MemberAccess::ENVIRONMENT);
+        }
+        let declared: BTreeSet<&str> = function_spec
+            .environment
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            read, declared,
+            "{function}: what main.rs reads (left) differs from infra/stack.json (right)"
+        );
+    }
+}
+
+/// Production code reaches AWS only through moat-aws: the functions depend
+/// on no SDK crate and name none, moat-aws re-exports none, and the domain,
+/// the stack description and the test doubles stay free of the SDK. Local
+/// tooling (local-aws, local-stack, sfn-local, tests, xtask) may use the SDK
+/// directly: it never runs in a Lambda function.
+#[test]
+fn production_code_reaches_aws_only_through_moat_aws() {
+    let dependencies = |manifest: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(manifest).unwrap();
+        let normal = text
+            .split("[dependencies]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap_or_default();
+        normal
+            .lines()
+            .filter_map(|line| line.split(['.', ' ', '=']).next())
+            .filter(|name| !name.is_empty() && !name.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let sdk_free: Vec<PathBuf> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .chain(
+            ["moat-domain", "moat-stack", "moat-memory"]
+                .map(|name| root().join("crates").join(name)),
+        )
+        .collect();
+    for crate_dir in &sdk_free {
+        let deps = dependencies(&crate_dir.join("Cargo.toml"));
+        let sdk: Vec<&String> = deps
+            .iter()
+            .filter(|name| name.starts_with("aws-"))
+            .collect();
+        assert!(sdk.is_empty(), "{} depends on {sdk:?}", crate_dir.display());
+        assert!(
+            !deps.iter().any(|name| name == "moat-memory"),
+            "{} ships the test doubles: moat-memory is a dev-dependency only",
+            crate_dir.display()
+        );
+        for path in rust_files(&crate_dir.join("src")) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for sdk_path in ["aws_sdk_", "aws_config", "aws_smithy"] {
+                assert!(
+                    !text.contains(sdk_path),
+                    "{} names {sdk_path}: go through moat-aws",
+                    path.display()
+                );
+            }
+        }
+    }
+    for path in rust_files(&root().join("crates/moat-aws/src")) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text
+                .lines()
+                .any(|line| line.trim_start().starts_with("pub use aws")),
+            "{} re-exports an SDK crate",
+            path.display()
+        );
+    }
 }
 
 #[test]
@@ -369,5 +461,60 @@ fn xtask_builds_with_the_workspace_features() {
         missing.is_empty(),
         "crates xtask shares with the workspace get fewer features in `cargo xtask`; \
          give xtask a dependency that enables them: {missing:#?}"
+    );
+}
+
+/// ARCHITECTURE.md and the README name every crate, so a new crate cannot
+/// arrive without its place in the map.
+#[test]
+fn the_docs_name_every_crate() {
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let path = format!("crates/{name}");
+        assert!(
+            architecture.contains(&path),
+            "ARCHITECTURE.md does not name {path}"
+        );
+        assert!(readme.contains(&path), "README.md does not name {path}");
+    }
+}
+
+/// ARCHITECTURE.md's "Retried:" line names exactly the errors the state
+/// machines retry.
+#[test]
+fn the_architecture_names_what_the_state_machines_retry() {
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let section = architecture
+        .split("- Retried:")
+        .nth(1)
+        .and_then(|rest| rest.split("- Caught:").next())
+        .expect("ARCHITECTURE.md has a `- Retried:` line before `- Caught:`");
+    let documented: BTreeSet<&str> = section.split('`').skip(1).step_by(2).collect();
+    let mut retried = BTreeSet::new();
+    for (_, definition) in definitions() {
+        for state in states(&definition).values() {
+            for rule in state
+                .get("Retry")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                for error in rule["ErrorEquals"].as_array().unwrap() {
+                    let error = error.as_str().unwrap().to_owned();
+                    // The dead-letter send retries everything: it is the last
+                    // resort, not a policy about error types.
+                    if error != "States.ALL" {
+                        retried.insert(error);
+                    }
+                }
+            }
+        }
+    }
+    let retried: BTreeSet<&str> = retried.iter().map(String::as_str).collect();
+    assert_eq!(
+        documented, retried,
+        "ARCHITECTURE.md's Retried line (left) and the ASL (right) disagree"
     );
 }

@@ -21,6 +21,33 @@ use std::time::{Duration, Instant};
 /// on it, and `cargo xtask setup` reinstalls when it changes.
 pub const MOTO_REQUIREMENT: &str = "moto[server,ec2,s3,dynamodb,sns,sqs,events]==5.2.5";
 
+/// The credentials every local client and process uses: moto accepts any,
+/// and fixed ones make sure the SDK never looks for real ones.
+pub const ACCESS_KEY_ID: &str = "testing";
+pub const SECRET_ACCESS_KEY: &str = "testing";
+
+/// An SDK configuration for one region of the local AWS: its endpoint, its
+/// region and the fixed credentials. For tests and local tooling that talk
+/// to several regions from one process, where one set of environment
+/// variables cannot describe both.
+pub async fn sdk_config(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint_url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "moat-local",
+        ))
+        .load()
+        .await
+}
+
+/// The file in the venv that records which requirement was installed.
+pub const MOTO_MARKER: &str = "moat-moto-requirement.txt";
+
 /// How long a cold moto may take to start: importing moto on a slow, loaded
 /// machine takes seconds, and a test must not fail for that.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -76,7 +103,7 @@ pub fn venv_dir() -> PathBuf {
 pub fn installed_python() -> Result<PathBuf, Error> {
     let venv = venv_dir();
     let python = venv.join("bin").join("python");
-    let marker = venv.join("moat-moto-requirement.txt");
+    let marker = venv.join(MOTO_MARKER);
     match std::fs::read_to_string(&marker) {
         Ok(installed) if installed.trim() == MOTO_REQUIREMENT && python.exists() => Ok(python),
         _ => Err(Error::NotInstalled { path: venv }),
@@ -144,6 +171,11 @@ impl Moto {
         self.child.id()
     }
 
+    /// An SDK configuration for this region (see [`sdk_config`]).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        sdk_config(&self.endpoint_url(), &self.region).await
+    }
+
     /// The endpoint to give the AWS SDK as `AWS_ENDPOINT_URL`.
     pub fn endpoint_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -156,8 +188,8 @@ impl Moto {
             ("AWS_ENDPOINT_URL".into(), self.endpoint_url()),
             ("AWS_REGION".into(), self.region.clone()),
             ("AWS_DEFAULT_REGION".into(), self.region.clone()),
-            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), SECRET_ACCESS_KEY.into()),
             // The SDK must never look for real credentials or IMDS here.
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
         ]

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2 as ec2_sdk;
 use chrono::{SecondsFormat, Utc};
-use moat_aws::ec2_sdk;
 use serde_json::{Value, json};
 
 use crate::{ACCOUNT, Error, RegionStack};

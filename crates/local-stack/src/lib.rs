@@ -17,13 +17,13 @@ pub mod pipeline;
 mod provision;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use aws_config::SdkConfig;
 use local_aws::Moto;
-use moat_aws::SdkConfig;
-use serde::Deserialize;
 use serde_json::Value;
 
+pub use moat_stack::StackSpec;
 pub use provision::Resources;
 
 /// moto's account: every resource lives in it.
@@ -34,99 +34,20 @@ pub const ACCOUNT: &str = "123456789012";
 pub enum Error {
     #[error(transparent)]
     Moto(#[from] local_aws::Error),
+    #[error(transparent)]
+    Stack(#[from] moat_stack::Error),
     #[error("{path}: {message}")]
-    Spec { path: PathBuf, message: String },
+    Definition { path: PathBuf, message: String },
+    #[error(
+        "{path}: function binary not built: run `cargo build --workspace --bins` (cargo xtask demo and cargo xtask test do)"
+    )]
+    MissingBinary { path: PathBuf },
     #[error("{operation} in {region}: {message}")]
     Aws {
         operation: &'static str,
         region: String,
         message: String,
     },
-}
-
-/// `infra/stack.json`: the names of every resource.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StackSpec {
-    pub regions: Regions,
-    /// May contain `{account}` and `{region}`.
-    pub policy_bucket: String,
-    pub policy_key: String,
-    pub records_table: String,
-    pub notification_topic: String,
-    pub escalation_topic: String,
-    pub dead_letter_queue: String,
-    pub event_rule: String,
-    pub event_pattern_file: PathBuf,
-    pub state_machine: String,
-    pub state_machine_file: PathBuf,
-    pub remediation_role: String,
-    pub functions: BTreeMap<String, FunctionSpec>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Regions {
-    pub primary: String,
-    pub secondary: String,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FunctionSpec {
-    pub timeout_seconds: u64,
-    pub memory_mb: u64,
-}
-
-impl StackSpec {
-    /// Reads `infra/stack.json` from the workspace.
-    pub fn load() -> Result<StackSpec, Error> {
-        Self::load_from(&infra_dir().join("stack.json"))
-    }
-
-    pub fn load_from(path: &Path) -> Result<StackSpec, Error> {
-        let spec_error = |message: String| Error::Spec {
-            path: path.to_owned(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|error| spec_error(error.to_string()))?;
-        serde_json::from_str(&text).map_err(|error| spec_error(error.to_string()))
-    }
-
-    /// The bucket name in one account and region.
-    pub fn policy_bucket_in(&self, account: &str, region: &str) -> String {
-        self.policy_bucket
-            .replace("{account}", account)
-            .replace("{region}", region)
-    }
-
-    /// The production EventBridge pattern.
-    pub fn event_pattern(&self) -> Result<String, Error> {
-        let path = infra_dir().join(&self.event_pattern_file);
-        std::fs::read_to_string(&path).map_err(|error| Error::Spec {
-            path,
-            message: error.to_string(),
-        })
-    }
-
-    /// The state machine definition, placeholders and all.
-    pub fn state_machine_definition(&self) -> Result<String, Error> {
-        let path = infra_dir().join(&self.state_machine_file);
-        std::fs::read_to_string(&path).map_err(|error| Error::Spec {
-            path,
-            message: error.to_string(),
-        })
-    }
-
-    /// The ARN pattern of Moat's remediation role in any account.
-    pub fn self_role_pattern(&self) -> String {
-        format!("arn:aws:iam::*:role/{}", self.remediation_role)
-    }
-}
-
-/// The workspace's `infra/` directory.
-pub fn infra_dir() -> PathBuf {
-    local_aws::workspace_root().join("infra")
 }
 
 /// One region of the local stack: its moto and its resources.
@@ -143,10 +64,11 @@ impl RegionStack {
     }
 
     /// The local ARN of one of Moat's functions in this region.
-    pub fn function_arn(&self, function: &str) -> String {
+    pub fn function_arn(&self, spec: &StackSpec, function: &str) -> String {
         format!(
-            "arn:aws:lambda:{}:{ACCOUNT}:function:moat-{function}",
-            self.region()
+            "arn:aws:lambda:{}:{ACCOUNT}:function:{}",
+            self.region(),
+            spec.function_name_of(function)
         )
     }
 
@@ -156,9 +78,10 @@ impl RegionStack {
             .functions
             .keys()
             .map(|function| {
-                let mut name = function.clone();
-                name[..1].make_ascii_uppercase();
-                (format!("{name}FunctionArn"), self.function_arn(function))
+                (
+                    moat_stack::function_placeholder(function),
+                    self.function_arn(spec, function),
+                )
             })
             .collect();
         values.insert(
@@ -168,32 +91,34 @@ impl RegionStack {
         values
     }
 
-    /// The environment every function gets in this region: where AWS is
-    /// and the names of Moat's resources.
-    pub fn function_env(&self, spec: &StackSpec) -> Vec<(String, String)> {
+    /// The settings of this region's deployment, from which each function's
+    /// environment is made. Locally there is no member role: every group is
+    /// in moto's one account.
+    pub fn settings(&self, spec: &StackSpec) -> moat_stack::Settings {
+        moat_stack::Settings {
+            records_table: self.resources.records_table.clone(),
+            policy_bucket: self.resources.policy_bucket.clone(),
+            policy_key: spec.policy_key.clone(),
+            notification_topic_arn: self.resources.notification_topic_arn.clone(),
+            escalation_topic_arn: self.resources.escalation_topic_arn.clone(),
+            self_role_arns: spec.self_role_pattern(),
+            member_role_name: None,
+            external_id: None,
+            security_hub: None,
+        }
+    }
+
+    /// The environment one function gets in this region: where AWS is, and
+    /// exactly the variables `infra/stack.json` declares for it.
+    pub fn function_env(
+        &self,
+        spec: &StackSpec,
+        function: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
         let mut env = self.moto.env();
-        env.extend([
-            (
-                "MOAT_TABLE".to_owned(),
-                self.resources.records_table.clone(),
-            ),
-            (
-                "MOAT_POLICY_BUCKET".to_owned(),
-                self.resources.policy_bucket.clone(),
-            ),
-            ("MOAT_POLICY_KEY".to_owned(), spec.policy_key.clone()),
-            (
-                "MOAT_TOPIC_ARN".to_owned(),
-                self.resources.notification_topic_arn.clone(),
-            ),
-            (
-                "MOAT_ESCALATION_TOPIC_ARN".to_owned(),
-                self.resources.escalation_topic_arn.clone(),
-            ),
-            ("MOAT_SELF_ROLE_ARNS".to_owned(), spec.self_role_pattern()),
-            ("RUST_LOG".to_owned(), "info".to_owned()),
-        ]);
-        env
+        env.extend(spec.function_environment(function, &self.settings(spec))?);
+        env.push(("RUST_LOG".to_owned(), "info".to_owned()));
+        Ok(env)
     }
 
     /// Takes up to ten EventBridge events the rule delivered, waiting up to
@@ -223,7 +148,7 @@ impl RegionStack {
     }
 
     async fn take_messages(&self, queue_url: &str, wait_seconds: i32) -> Result<Vec<Value>, Error> {
-        let sqs = moat_aws::sqs::Client::new(&self.config);
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
         let output = sqs
             .receive_message()
             .queue_url(queue_url)
@@ -262,17 +187,10 @@ pub(crate) fn aws_error(
     region: &str,
     error: impl std::error::Error,
 ) -> Error {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        source = inner.source();
-    }
     Error::Aws {
         operation,
         region: region.to_owned(),
-        message,
+        message: moat_domain::error::display_chain(&error),
     }
 }
 
@@ -308,7 +226,7 @@ impl LocalStack {
 /// Starts moto for one region and provisions it.
 pub async fn start_region(spec: &StackSpec, region: &str) -> Result<RegionStack, Error> {
     let moto = Moto::start(region)?;
-    let config = moat_aws::config::local(&moto.endpoint_url(), region).await;
+    let config = moto.sdk_config().await;
     let resources = provision::provision(spec, &config, region).await?;
     Ok(RegionStack {
         moto,

@@ -62,17 +62,17 @@ impl Pipeline {
         stack: &RegionStack,
         options: &PipelineOptions,
     ) -> Result<Pipeline, Error> {
-        let mut environment = stack.function_env(spec);
-        environment.extend(options.extra_env.iter().cloned());
         let mut functions = Vec::new();
         for (name, function) in &spec.functions {
             let binary = options.functions_dir.join(name);
             if !binary.exists() {
                 return Err(missing_binary(&binary));
             }
-            let mut config = FunctionConfig::new(format!("moat-{name}"), binary)
+            let mut config = FunctionConfig::new(spec.function_name_of(name), binary)
                 .timeout(Duration::from_secs(function.timeout_seconds))
                 .memory_mb(u32::try_from(function.memory_mb).unwrap_or(u32::MAX));
+            let mut environment = stack.function_env(spec, name)?;
+            environment.extend(options.extra_env.iter().cloned());
             for (key, value) in &environment {
                 config = config.env(key, value);
             }
@@ -84,8 +84,8 @@ impl Pipeline {
             &spec.state_machine_definition()?,
             &placeholders,
         )
-        .map_err(|error| Error::Spec {
-            path: crate::infra_dir().join(&spec.state_machine_file),
+        .map_err(|error| Error::Definition {
+            path: spec.state_machine_path(),
             message: error.to_string(),
         })?;
         let executor = Executor::new(ExecutorConfig {
@@ -98,7 +98,10 @@ impl Pipeline {
             )]),
             virtual_time: options.virtual_time,
             function_logs: options.function_logs,
-            role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{}-states", spec.state_machine),
+            role_arn: format!(
+                "arn:aws:iam::{ACCOUNT}:role/{}",
+                spec.state_machine_role_in(stack.region())
+            ),
         });
         Ok(Pipeline { executor, machine })
     }
@@ -134,8 +137,7 @@ impl Pipeline {
 }
 
 fn missing_binary(binary: &Path) -> Error {
-    Error::Spec {
+    Error::MissingBinary {
         path: binary.to_owned(),
-        message: "function binary not built: run `cargo build --workspace --bins` (cargo xtask demo and cargo xtask test do)".into(),
     }
 }

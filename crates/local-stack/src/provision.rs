@@ -4,8 +4,13 @@
 //! runs once on a fresh server, so provisioning a fresh moto always ends in
 //! the same state.
 
-use moat_aws::policy_store::{PolicySource, S3PolicySource};
-use moat_aws::{SdkConfig, dynamodb, s3, sns, sqs};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb as dynamodb;
+use aws_sdk_s3 as s3;
+use aws_sdk_sns as sns;
+use aws_sdk_sqs as sqs;
+use moat_aws::Aws;
+use moat_aws::policy_store::S3PolicySource;
 
 use crate::{ACCOUNT, Error, StackSpec, aws_error};
 
@@ -56,7 +61,7 @@ pub(crate) async fn provision(
         .send()
         .await
         .map_err(|error| aws_error("PutBucketVersioning", region, error))?;
-    S3PolicySource::new(s3_client)
+    S3PolicySource::new(&Aws::from_sdk_config(config.clone()))
         .put(
             &policy_bucket,
             &spec.policy_key,
@@ -108,12 +113,11 @@ pub(crate) async fn provision(
         }
     };
     let (dead_letter_queue_url, _) = create_queue(spec.dead_letter_queue.clone()).await?;
-    let (event_queue_url, event_queue_arn) =
-        create_queue(format!("{}-events", spec.event_rule)).await?;
+    let (event_queue_url, event_queue_arn) = create_queue(spec.local.event_queue.clone()).await?;
     let (notification_inbox_url, notification_inbox_arn) =
-        create_queue(format!("{}-inbox", spec.notification_topic)).await?;
+        create_queue(spec.local_inbox_of(&spec.notification_topic)).await?;
     let (escalation_inbox_url, escalation_inbox_arn) =
-        create_queue(format!("{}-inbox", spec.escalation_topic)).await?;
+        create_queue(spec.local_inbox_of(&spec.escalation_topic)).await?;
 
     let sns_client = sns::Client::new(config);
     let topic = |name: String, inbox_arn: String| {
@@ -142,7 +146,7 @@ pub(crate) async fn provision(
         topic(spec.notification_topic.clone(), notification_inbox_arn).await?;
     let escalation_topic_arn = topic(spec.escalation_topic.clone(), escalation_inbox_arn).await?;
 
-    moat_aws::securityhub::Client::new(config)
+    aws_sdk_securityhub::Client::new(config)
         .enable_security_hub()
         .send()
         .await

@@ -67,7 +67,7 @@ async fn the_policy_bucket_holds_the_default_policy_under_versioning() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     use moat_aws::policy_store::{PolicySource, S3PolicySource};
-    let source = S3PolicySource::new(moat_aws::s3::Client::new(&primary.config));
+    let source = S3PolicySource::new(&moat_aws::Aws::from_sdk_config(primary.config.clone()));
     let object = source
         .fetch(&primary.resources.policy_bucket, &spec.policy_key)
         .await

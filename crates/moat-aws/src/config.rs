@@ -10,35 +10,68 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::Credentials;
 
 use moat_domain::arn::partition_of;
 
 use crate::Error;
 
-/// Loads the SDK configuration the standard way: region, endpoint and
-/// credentials from the environment or the Lambda execution role.
-pub async fn load() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// Where and as whom Moat calls AWS: region, endpoint and credentials,
+/// loaded once at cold start. It wraps the SDK's configuration so that the
+/// functions build every client through this crate and depend on no SDK
+/// crate themselves.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    config: SdkConfig,
 }
 
-/// A configuration for one region of a local stack (moto): its endpoint,
-/// its region, and the fixed test credentials moto accepts. Used by tests
-/// and local tooling that talk to several regions from one process, where
-/// one set of environment variables cannot describe both.
-pub async fn local(endpoint_url: &str, region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .endpoint_url(endpoint_url)
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "moat-local",
-        ))
-        .load()
-        .await
+impl Aws {
+    /// Loads the configuration the standard way: region, endpoint and
+    /// credentials from the environment or the Lambda execution role.
+    pub async fn load() -> Aws {
+        Aws {
+            config: aws_config::defaults(BehaviorVersion::latest()).load().await,
+        }
+    }
+
+    /// Wraps a configuration that local tooling built itself, such as one
+    /// region of the local stack.
+    pub fn from_sdk_config(config: SdkConfig) -> Aws {
+        Aws { config }
+    }
+
+    pub(crate) fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+}
+
+/// The environment variables Moat's functions read, each name written once.
+/// `infra/stack.json` maps every function's variables to the settings that
+/// fill them, for Terraform and the local stack; the tidy test
+/// `function_environments_match_the_stack` keeps the two in step.
+pub mod env {
+    pub const TABLE: &str = "MOAT_TABLE";
+    pub const POLICY_BUCKET: &str = "MOAT_POLICY_BUCKET";
+    pub const POLICY_KEY: &str = "MOAT_POLICY_KEY";
+    pub const TOPIC_ARN: &str = "MOAT_TOPIC_ARN";
+    pub const ESCALATION_TOPIC_ARN: &str = "MOAT_ESCALATION_TOPIC_ARN";
+    pub const SELF_ROLE_ARNS: &str = "MOAT_SELF_ROLE_ARNS";
+    pub const MEMBER_ROLE_NAME: &str = "MOAT_MEMBER_ROLE_NAME";
+    pub const EXTERNAL_ID: &str = "MOAT_EXTERNAL_ID";
+    pub const SECURITY_HUB: &str = "MOAT_SECURITY_HUB";
+
+    /// Every constant above by its Rust name, for the tidy test that reads
+    /// which ones each function's `main.rs` uses.
+    pub const ALL: &[(&str, &str)] = &[
+        ("TABLE", TABLE),
+        ("POLICY_BUCKET", POLICY_BUCKET),
+        ("POLICY_KEY", POLICY_KEY),
+        ("TOPIC_ARN", TOPIC_ARN),
+        ("ESCALATION_TOPIC_ARN", ESCALATION_TOPIC_ARN),
+        ("SELF_ROLE_ARNS", SELF_ROLE_ARNS),
+        ("MEMBER_ROLE_NAME", MEMBER_ROLE_NAME),
+        ("EXTERNAL_ID", EXTERNAL_ID),
+        ("SECURITY_HUB", SECURITY_HUB),
+    ];
 }
 
 /// A required environment variable, or a `Config` error naming it.
@@ -77,11 +110,14 @@ pub struct MemberAccess {
 }
 
 impl MemberAccess {
-    /// Reads `MOAT_MEMBER_ROLE_NAME` and `MOAT_EXTERNAL_ID`.
+    /// The variables [`MemberAccess::from_env`] reads.
+    pub const ENVIRONMENT: &[&str] = &[env::MEMBER_ROLE_NAME, env::EXTERNAL_ID];
+
+    /// Reads the member role's name and external id.
     pub fn from_env(session_name: &str) -> MemberAccess {
         MemberAccess {
-            role_name: optional_env("MOAT_MEMBER_ROLE_NAME"),
-            external_id: optional_env("MOAT_EXTERNAL_ID"),
+            role_name: optional_env(env::MEMBER_ROLE_NAME),
+            external_id: optional_env(env::EXTERNAL_ID),
             session_name: session_name.to_owned(),
         }
     }
@@ -97,17 +133,12 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(base: SdkConfig, access: MemberAccess) -> Accounts {
+    pub fn new(aws: &Aws, access: MemberAccess) -> Accounts {
         Accounts {
-            base,
+            base: aws.config.clone(),
             access,
             configs: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The base configuration (the function's own account).
-    pub fn base(&self) -> &SdkConfig {
-        &self.base
     }
 
     /// The configuration for calls into `account` in `region`.

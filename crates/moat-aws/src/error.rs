@@ -10,6 +10,7 @@
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use moat_domain::ErrorType;
+use moat_domain::error::display_chain;
 
 /// Error codes AWS uses for "slow down", across the services Moat calls.
 const THROTTLED: &[&str] = &[
@@ -234,19 +235,6 @@ pub fn classify(code: &str, status: u16) -> ErrorType {
     } else {
         ErrorType::Invalid
     }
-}
-
-/// The error and all its sources on one line: SDK errors hide the useful
-/// part ("connection refused") several sources deep.
-fn display_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

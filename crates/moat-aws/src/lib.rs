@@ -1,31 +1,26 @@
-//! Moat's AWS adapter: the only crate that speaks the AWS SDK.
+//! Moat's AWS adapter: the only way production code reaches AWS.
 //!
 //! Each need of the functions is a small trait (read and change security
-//! groups, store records, publish, import Security Hub findings, fetch
-//! policies) with one implementation here on the SDK. Functions are generic
-//! over the traits, so their logic can be tested with in-memory fakes, and
-//! these implementations are tested against moto. Every SDK failure becomes an [`Error`] with a stable
-//! [`moat_domain::ErrorType`] the state machine matches on.
+//! groups, store records, claim a message before publishing it, publish,
+//! import Security Hub findings, read policies) with one implementation
+//! here on the SDK. This crate builds every client from an [`Aws`]
+//! configuration and exports no SDK type, so the functions depend on no SDK
+//! crate (a tidy test checks both). Functions are generic over the traits,
+//! so their logic is tested with the in-memory fakes of `moat-memory`, and
+//! these implementations are tested against moto. Every SDK failure becomes
+//! an [`Error`] with a stable [`moat_domain::ErrorType`] the state machine
+//! matches on.
 
 pub mod config;
 pub mod ec2;
 pub mod error;
-pub mod memory;
 pub mod policy_store;
 pub mod publish;
 pub mod records;
 pub mod security_hub;
 
-pub use config::{Accounts, MemberAccess};
+pub use config::{Accounts, Aws, MemberAccess};
 pub use error::Error;
-
-pub use aws_config::SdkConfig;
-pub use aws_sdk_dynamodb as dynamodb;
-pub use aws_sdk_ec2 as ec2_sdk;
-pub use aws_sdk_s3 as s3;
-pub use aws_sdk_securityhub as securityhub;
-pub use aws_sdk_sns as sns;
-pub use aws_sdk_sqs as sqs;
 
 /// Implements `From<$error> for lambda_runtime::Diagnostic` for a function's
 /// error enum, so Lambda reports the stable error type (`error_type()`) as

@@ -11,6 +11,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::Error;
+use crate::config::Aws;
 
 /// One version of the policy object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +47,6 @@ pub trait PolicySource {
         key: &str,
         version_id: &str,
     ) -> impl Future<Output = Result<PolicyObject, Error>> + Send;
-
-    /// Uploads a new version.
-    fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: &str,
-    ) -> impl Future<Output = Result<PolicyObject, Error>> + Send;
 }
 
 /// [`PolicySource`] on S3.
@@ -63,8 +56,30 @@ pub struct S3PolicySource {
 }
 
 impl S3PolicySource {
-    pub fn new(client: Client) -> S3PolicySource {
-        S3PolicySource { client }
+    pub fn new(aws: &Aws) -> S3PolicySource {
+        S3PolicySource {
+            client: Client::new(aws.sdk_config()),
+        }
+    }
+
+    /// Uploads a new version. Not part of [`PolicySource`]: evaluate only
+    /// reads policies; operators (`cargo xtask policy push`) write them.
+    pub async fn put(&self, bucket: &str, key: &str, body: &str) -> Result<PolicyObject, Error> {
+        let output = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body.as_bytes().to_vec()))
+            .send()
+            .await
+            .map_err(|error| Error::from_sdk("PutObject", error))?;
+        Ok(PolicyObject {
+            body: body.to_owned(),
+            etag: output.e_tag.unwrap_or_default(),
+            version_id: output.version_id,
+        })
     }
 
     async fn get(
@@ -160,23 +175,5 @@ impl PolicySource for S3PolicySource {
         version_id: &str,
     ) -> Result<PolicyObject, Error> {
         self.get(bucket, key, Some(version_id)).await
-    }
-
-    async fn put(&self, bucket: &str, key: &str, body: &str) -> Result<PolicyObject, Error> {
-        let output = self
-            .client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body.as_bytes().to_vec()))
-            .send()
-            .await
-            .map_err(|error| Error::from_sdk("PutObject", error))?;
-        Ok(PolicyObject {
-            body: body.to_owned(),
-            etag: output.e_tag.unwrap_or_default(),
-            version_id: output.version_id,
-        })
     }
 }

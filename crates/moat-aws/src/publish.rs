@@ -13,6 +13,8 @@ use moat_domain::notification::Notification;
 use serde_json::json;
 
 use crate::Error;
+use crate::config::Aws;
+use crate::records::{Claim, PublishClaims};
 
 /// Publishing one notification.
 pub trait Publisher {
@@ -31,8 +33,10 @@ pub struct SnsPublisher {
 }
 
 impl SnsPublisher {
-    pub fn new(client: Client) -> SnsPublisher {
-        SnsPublisher { client }
+    pub fn new(aws: &Aws) -> SnsPublisher {
+        SnsPublisher {
+            client: Client::new(aws.sdk_config()),
+        }
     }
 }
 
@@ -97,12 +101,12 @@ pub async fn publish_once<R, P>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Published, Error>
 where
-    R: crate::records::Records,
+    R: PublishClaims,
     P: Publisher,
 {
     let key = &notification.dedup_key;
     let subject = notification.subject.clone();
-    if let crate::records::Claim::Done(message_id) = records.claim(key, owner, now).await? {
+    if let Claim::Done(message_id) = records.claim(key, owner, now).await? {
         return Ok(Published {
             message_id,
             deduplicated: true,
@@ -132,7 +136,7 @@ where
 /// How often marking a message sent is tried before giving up on it.
 const MARK_SENT_ATTEMPTS: u32 = 3;
 
-async fn mark_sent<R: crate::records::Records>(records: &R, key: &str, message_id: &str) {
+async fn mark_sent<R: PublishClaims>(records: &R, key: &str, message_id: &str) {
     for attempt in 1..=MARK_SENT_ATTEMPTS {
         match records.complete(key, message_id).await {
             Ok(()) => return,

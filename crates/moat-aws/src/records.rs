@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
+use crate::config::Aws;
 
 /// How long a publish claim blocks others before it is presumed dead: twice
 /// the notify and escalate functions' timeout (30 s), so a live publisher is
@@ -44,8 +45,8 @@ pub enum Stored<T> {
 /// The outcome of claiming the right to publish one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Publish now, then [`Records::complete`] (or [`Records::release`] on
-    /// failure).
+    /// Publish now, then [`PublishClaims::complete`] (or
+    /// [`PublishClaims::release`] on failure).
     Claimed,
     /// Already published, with this message id.
     Done(String),
@@ -81,7 +82,13 @@ pub trait Records {
         group_id: &str,
         event_id: &str,
     ) -> impl Future<Output = Result<Option<AuditRecord>, Error>> + Send;
+}
 
+/// The locks that make a message go out at most once: a claim per dedup
+/// key, taken before publishing and marked once the message is sent. They
+/// live in the records table but are a separate need: only notify and
+/// escalate publish.
+pub trait PublishClaims {
     /// Claims the right to publish the message with this key. A live claim
     /// held by another run is `Error::ClaimBusy` (error type `Busy`).
     fn claim(
@@ -102,7 +109,7 @@ pub trait Records {
     fn release(&self, key: &str, owner: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// [`Records`] in a DynamoDB table.
+/// [`Records`] and [`PublishClaims`] in one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoRecords {
     client: Client,
@@ -110,9 +117,9 @@ pub struct DynamoRecords {
 }
 
 impl DynamoRecords {
-    pub fn new(client: Client, table: impl Into<String>) -> DynamoRecords {
+    pub fn new(aws: &Aws, table: impl Into<String>) -> DynamoRecords {
         DynamoRecords {
-            client,
+            client: Client::new(aws.sdk_config()),
             table: table.into(),
         }
     }
@@ -316,7 +323,9 @@ impl Records for DynamoRecords {
         self.get_record(format!("GROUP#{group_id}"), format!("AUDIT#{event_id}"))
             .await
     }
+}
 
+impl PublishClaims for DynamoRecords {
     async fn claim(&self, key: &str, owner: &str, now: DateTime<Utc>) -> Result<Claim, Error> {
         let pk = format!("CLAIM#{key}");
         let result = self

@@ -6,13 +6,19 @@
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb as dynamodb;
+use aws_sdk_ec2 as ec2_sdk;
+use aws_sdk_s3 as s3;
+use aws_sdk_sns as sns;
+use aws_sdk_sqs as sqs;
 use chrono::Utc;
 use local_aws::Moto;
 use moat_aws::ec2::{Ec2SecurityGroups, SecurityGroups};
 use moat_aws::policy_store::{PolicySource, S3PolicySource};
 use moat_aws::publish::{Publisher, SnsPublisher};
-use moat_aws::records::{Claim, DynamoRecords, Records, Stored};
-use moat_aws::{Accounts, MemberAccess, SdkConfig, dynamodb, ec2_sdk, s3, sns, sqs};
+use moat_aws::records::{Claim, DynamoRecords, PublishClaims, Records, Stored};
+use moat_aws::{Accounts, Aws, MemberAccess};
 use moat_domain::event::{Change, EventName, GroupRef};
 use moat_domain::notification::Notification;
 use moat_domain::plan::RemediationPlan;
@@ -25,7 +31,7 @@ const ACCOUNT: &str = "123456789012";
 
 async fn config() -> SdkConfig {
     let moto = Moto::shared(REGION).unwrap_or_else(|error| panic!("{error}"));
-    moat_aws::config::local(&moto.endpoint_url(), REGION).await
+    moto.sdk_config().await
 }
 
 /// A VPC and an empty group in it; returns the group id.
@@ -76,7 +82,10 @@ async fn open(ec2: &ec2_sdk::Client, group_id: &str, port: i32, cidr: &str) -> S
 }
 
 fn groups(config: &SdkConfig) -> Ec2SecurityGroups {
-    Ec2SecurityGroups::new(Accounts::new(config.clone(), MemberAccess::default()))
+    Ec2SecurityGroups::new(Accounts::new(
+        &Aws::from_sdk_config(config.clone()),
+        MemberAccess::default(),
+    ))
 }
 
 #[tokio::test]
@@ -262,7 +271,7 @@ async fn table(config: &SdkConfig, name: &str) -> DynamoRecords {
         .send()
         .await
         .unwrap();
-    DynamoRecords::new(client, name)
+    DynamoRecords::new(&Aws::from_sdk_config(config.clone()), name)
 }
 
 fn backup(group_id: &str, event_id: &str, rule_ids: &[&str]) -> BackupRecord {
@@ -428,7 +437,7 @@ async fn notifications_reach_an_sqs_subscriber_with_attributes() {
         attributes: BTreeMap::from([("severity".to_owned(), "high".to_owned())]),
         dedup_key: "notify/sg-1/evt-1".into(),
     };
-    let message_id = SnsPublisher::new(sns_client)
+    let message_id = SnsPublisher::new(&Aws::from_sdk_config(config.clone()))
         .publish(&topic_arn, &notification)
         .await
         .unwrap();
@@ -476,7 +485,7 @@ async fn policies_come_from_a_versioned_bucket() {
         .send()
         .await
         .unwrap();
-    let source = S3PolicySource::new(client);
+    let source = S3PolicySource::new(&Aws::from_sdk_config(config.clone()));
     let first = source
         .put("policy-test", "policy.json", "{\"v\":1}")
         .await
@@ -526,7 +535,8 @@ async fn with_a_member_role_calls_run_in_the_groups_account() {
         external_id: Some("moat-external-id".into()),
         session_name: "moat-test".into(),
     };
-    let groups = Ec2SecurityGroups::new(Accounts::new(config.clone(), access));
+    let groups =
+        Ec2SecurityGroups::new(Accounts::new(&Aws::from_sdk_config(config.clone()), access));
 
     // The role is assumed in the group's own account: the group is there.
     let own = groups.snapshot(ACCOUNT, REGION, &group_id).await.unwrap();
@@ -555,8 +565,11 @@ async fn findings_are_imported_into_security_hub_and_updated_in_place() {
     use moat_domain::evaluation::{Action, Evaluation, Finding, Severity};
 
     let config = config().await;
-    let client = moat_aws::securityhub::Client::new(&config);
-    let sink = SecurityHub::new(Accounts::new(config.clone(), MemberAccess::default()));
+    let client = aws_sdk_securityhub::Client::new(&config);
+    let sink = SecurityHub::new(Accounts::new(
+        &Aws::from_sdk_config(config.clone()),
+        MemberAccess::default(),
+    ));
     let group = backup("sg-0hub", "evt-hub", &[]).snapshot;
     let change = backup("sg-0hub", "evt-hub", &[]).change;
     let evaluation = Evaluation::from_findings(vec![Finding {

@@ -2,10 +2,10 @@
 //! and a failed publish can be retried.
 
 use chrono::Utc;
-use moat_aws::memory::{MemoryPublisher, MemoryRecords};
 use moat_aws::publish::publish_once;
 use moat_domain::ErrorType;
 use moat_domain::notification::Notification;
+use moat_memory::{MemoryPublisher, MemoryRecords};
 
 fn notification(key: &str) -> Notification {
     Notification {

@@ -52,20 +52,26 @@ impl ErrorType {
             ErrorType::Busy => "Busy",
         }
     }
-
-    /// Whether the state machine retries this type.
-    pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorType::Throttled | ErrorType::Retryable | ErrorType::Busy
-        )
-    }
 }
 
 impl std::fmt::Display for ErrorType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// An error and all its sources on one line. SDK errors hide the useful
+/// part ("connection refused") several sources deep, so every place that
+/// reports one (the adapter, the local tooling) prints the whole chain.
+pub fn display_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 /// What can be wrong with the data the domain is given.

@@ -1,7 +1,10 @@
-//! In-memory implementations of the adapter traits, for tests whose point
-//! is a function's logic rather than AWS. They keep the same contracts as
-//! the AWS implementations (idempotent backups, claims, already-gone rules),
-//! and can be told to fail an operation to test error paths.
+//! In-memory implementations of moat-aws's adapter traits, for tests whose
+//! point is a function's logic rather than AWS. They keep the same contracts
+//! as the AWS implementations (idempotent backups, claims, already-gone
+//! rules), and can be told to fail an operation to test error paths.
+//!
+//! A crate of its own, used only as a dev-dependency, so that no Lambda
+//! binary carries test doubles.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -12,12 +15,12 @@ use moat_domain::notification::Notification;
 use moat_domain::records::{AuditRecord, BackupRecord};
 use moat_domain::snapshot::{Direction, GroupSnapshot};
 
-use crate::Error;
-use crate::ec2::{Revoked, SecurityGroups};
-use crate::policy_store::{PolicyObject, PolicySource};
-use crate::publish::Publisher;
-use crate::records::{CLAIM_STALE_AFTER_SECONDS, Claim, Records, Stored};
-use crate::security_hub::FindingsSink;
+use moat_aws::Error;
+use moat_aws::ec2::{Revoked, SecurityGroups};
+use moat_aws::policy_store::{PolicyObject, PolicySource};
+use moat_aws::publish::Publisher;
+use moat_aws::records::{CLAIM_STALE_AFTER_SECONDS, Claim, PublishClaims, Records, Stored};
+use moat_aws::security_hub::FindingsSink;
 use moat_domain::security_hub::SecurityHubFinding;
 
 /// Failures to inject, by operation name (`"revoke"`, `"publish"`, ...):
@@ -227,7 +230,9 @@ impl Records for MemoryRecords {
             .get(&(group_id.to_owned(), event_id.to_owned()))
             .cloned())
     }
+}
 
+impl PublishClaims for MemoryRecords {
     async fn claim(&self, key: &str, owner: &str, now: DateTime<Utc>) -> Result<Claim, Error> {
         self.faults.check("claim")?;
         let mut claims = lock(&self.claims);
@@ -359,6 +364,23 @@ impl MemoryPolicySource {
     }
 }
 
+impl MemoryPolicySource {
+    /// Uploads a new version, as `S3PolicySource::put` does.
+    pub async fn put(&self, bucket: &str, key: &str, body: &str) -> Result<PolicyObject, Error> {
+        self.faults.check("put")?;
+        let mut objects = lock(&self.objects);
+        let versions = objects.entry(format!("{bucket}/{key}")).or_default();
+        let number = versions.len() + 1;
+        let object = PolicyObject {
+            body: body.to_owned(),
+            etag: format!("\"etag-{number}\""),
+            version_id: Some(format!("v{number}")),
+        };
+        versions.push(object.clone());
+        Ok(object)
+    }
+}
+
 impl PolicySource for MemoryPolicySource {
     async fn etag(&self, bucket: &str, key: &str) -> Result<String, Error> {
         self.faults.check("etag")?;
@@ -402,20 +424,6 @@ impl PolicySource for MemoryPolicySource {
             })
             .ok_or_else(|| Self::not_found(bucket, key))
             .and_then(|object| self.readable(bucket, key, object))
-    }
-
-    async fn put(&self, bucket: &str, key: &str, body: &str) -> Result<PolicyObject, Error> {
-        self.faults.check("put")?;
-        let mut objects = lock(&self.objects);
-        let versions = objects.entry(format!("{bucket}/{key}")).or_default();
-        let number = versions.len() + 1;
-        let object = PolicyObject {
-            body: body.to_owned(),
-            etag: format!("\"etag-{number}\""),
-            version_id: Some(format!("v{number}")),
-        };
-        versions.push(object.clone());
-        Ok(object)
     }
 }
 

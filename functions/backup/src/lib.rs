@@ -84,7 +84,7 @@ pub async fn backup<R: Records>(deps: &Deps<R>, input: Input) -> Result<BackupRe
 #[cfg(test)]
 mod tests {
     use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-    use moat_aws::memory::MemoryRecords;
+    use moat_memory::MemoryRecords;
 
     use super::*;
 

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use moat_aws::memory::MemorySecurityGroups;
 use moat_domain::ErrorType;
 use moat_domain::snapshot::{Direction, GroupSnapshot, Peer, SecurityGroupRule};
+use moat_memory::MemorySecurityGroups;
 use serde_json::Value;
 
 use super::*;

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use moat_aws::publish::{Published, Publisher, publish_once};
-use moat_aws::records::Records;
+use moat_aws::records::PublishClaims;
 use moat_domain::ErrorType;
 use moat_domain::notification::{Escalation, EscalationCause, escalation_notice};
 use serde::{Deserialize, Serialize};
@@ -53,28 +53,29 @@ moat_aws::lambda_diagnostic!(Error);
 
 /// What escalate needs, built once per cold start.
 #[derive(Debug)]
-pub struct Deps<R, P> {
-    pub records: R,
+pub struct Deps<C, P> {
+    /// The publish claims that keep an escalation to one message.
+    pub claims: C,
     pub publisher: P,
     pub topic_arn: String,
     pub clock: fn() -> DateTime<Utc>,
 }
 
-pub async fn handler<R: Records, P: Publisher>(
-    deps: &Deps<R, P>,
+pub async fn handler<C: PublishClaims, P: Publisher>(
+    deps: &Deps<C, P>,
     event: lambda_runtime::LambdaEvent<Input>,
 ) -> Result<Published, Error> {
     escalate(deps, &event.payload).await
 }
 
-pub async fn escalate<R: Records, P: Publisher>(
-    deps: &Deps<R, P>,
+pub async fn escalate<C: PublishClaims, P: Publisher>(
+    deps: &Deps<C, P>,
     input: &Input,
 ) -> Result<Published, Error> {
     let escalation = escalation_from(input)?;
     let notice = escalation_notice(&escalation);
     let published = publish_once(
-        &deps.records,
+        &deps.claims,
         &deps.publisher,
         &deps.topic_arn,
         &notice,

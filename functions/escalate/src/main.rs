@@ -2,19 +2,20 @@
 
 use escalate::{Deps, handler};
 use lambda_runtime::{Error, run, service_fn};
-use moat_aws::config::{self, required_env};
+use moat_aws::Aws;
+use moat_aws::config::{env, required_env};
 use moat_aws::publish::SnsPublisher;
 use moat_aws::records::DynamoRecords;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = required_env("MOAT_TABLE")?;
-    let topic_arn = required_env("MOAT_ESCALATION_TOPIC_ARN")?;
-    let base = config::load().await;
+    let table = required_env(env::TABLE)?;
+    let topic_arn = required_env(env::ESCALATION_TOPIC_ARN)?;
+    let aws = Aws::load().await;
     let deps = Deps {
-        records: DynamoRecords::new(moat_aws::dynamodb::Client::new(&base), table),
-        publisher: SnsPublisher::new(moat_aws::sns::Client::new(&base)),
+        claims: DynamoRecords::new(&aws, table),
+        publisher: SnsPublisher::new(&aws),
         topic_arn,
         clock: chrono::Utc::now,
     };

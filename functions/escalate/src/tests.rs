@@ -2,7 +2,7 @@
 //! passes, with records and publisher in memory.
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use moat_aws::memory::{MemoryPublisher, MemoryRecords};
+use moat_memory::{MemoryPublisher, MemoryRecords};
 use serde_json::json;
 
 use super::*;
@@ -11,7 +11,7 @@ const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:moat-re
 
 fn deps() -> Deps<MemoryRecords, MemoryPublisher> {
     Deps {
-        records: MemoryRecords::default(),
+        claims: MemoryRecords::default(),
         publisher: MemoryPublisher::default(),
         topic_arn: "arn:aws:sns:us-east-1:123456789012:moat-escalations".into(),
         clock: || "2026-11-20T09:15:00Z".parse().unwrap(),

@@ -2,8 +2,8 @@
 //! object in an in-memory versioned store.
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use moat_aws::memory::MemoryPolicySource;
 use moat_domain::evaluation::Verdict;
+use moat_memory::MemoryPolicySource;
 
 use super::*;
 

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use moat_aws::publish::{Published, Publisher, publish_once};
-use moat_aws::records::Records;
+use moat_aws::records::{PublishClaims, Records};
 use moat_aws::security_hub::FindingsSink;
 use moat_domain::ErrorType;
 use moat_domain::evaluation::Evaluation;
@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Input {
     pub state: PipelineState,
-    /// `$$.Execution.Id`: the owner of the publish claim.
-    pub execution_id: String,
+    /// `$$.Execution.Id`, the execution's ARN: the owner of the publish claim.
+    pub execution_arn: String,
 }
 
 /// The parts of the execution state notify reads.
@@ -79,14 +79,14 @@ pub struct Deps<R, P, F> {
     pub clock: fn() -> DateTime<Utc>,
 }
 
-pub async fn handler<R: Records, P: Publisher, F: FindingsSink>(
+pub async fn handler<R: Records + PublishClaims, P: Publisher, F: FindingsSink>(
     deps: &Deps<R, P, F>,
     event: lambda_runtime::LambdaEvent<Input>,
 ) -> Result<Notified, Error> {
     notify(deps, &event.payload).await
 }
 
-pub async fn notify<R: Records, P: Publisher, F: FindingsSink>(
+pub async fn notify<R: Records + PublishClaims, P: Publisher, F: FindingsSink>(
     deps: &Deps<R, P, F>,
     input: &Input,
 ) -> Result<Notified, Error> {
@@ -114,7 +114,7 @@ pub async fn notify<R: Records, P: Publisher, F: FindingsSink>(
         &deps.publisher,
         &deps.topic_arn,
         &notice,
-        &input.execution_id,
+        &input.execution_arn,
         now,
     )
     .await?;

@@ -1,8 +1,8 @@
 //! Handler tests: records and publisher in memory.
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use moat_aws::memory::{MemoryFindings, MemoryPublisher, MemoryRecords};
 use moat_domain::evaluation::{Action, Finding, Severity, Verdict};
+use moat_memory::{MemoryFindings, MemoryPublisher, MemoryRecords};
 
 use super::*;
 
@@ -47,7 +47,7 @@ fn deps() -> Deps<MemoryRecords, MemoryPublisher, MemoryFindings> {
 fn input(state: PipelineState, execution: &str) -> Input {
     Input {
         state,
-        execution_id: execution.into(),
+        execution_arn: execution.into(),
     }
 }
 
@@ -97,7 +97,7 @@ async fn a_duplicate_delivery_publishes_nothing_more() {
 async fn the_state_without_backup_or_remediation_parses() {
     let json = serde_json::json!({
         "state": serde_json::to_value(state(None)).unwrap(),
-        "executionId": "exec-1",
+        "executionArn": "exec-1",
     });
     let input: Input = serde_json::from_value(json).unwrap();
     assert!(input.state.backup.is_none());

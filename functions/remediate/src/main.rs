@@ -1,21 +1,21 @@
 //! The remediate Lambda function's entry point.
 
 use lambda_runtime::{Error, run, service_fn};
-use moat_aws::Accounts;
-use moat_aws::config::{self, MemberAccess, required_env};
+use moat_aws::config::{MemberAccess, env, required_env};
 use moat_aws::ec2::Ec2SecurityGroups;
 use moat_aws::records::DynamoRecords;
+use moat_aws::{Accounts, Aws};
 use remediate::{Deps, handler};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = required_env("MOAT_TABLE")?;
-    let base = config::load().await;
+    let table = required_env(env::TABLE)?;
+    let aws = Aws::load().await;
     let deps = Deps {
-        records: DynamoRecords::new(moat_aws::dynamodb::Client::new(&base), table),
+        records: DynamoRecords::new(&aws, table),
         groups: Ec2SecurityGroups::new(Accounts::new(
-            base,
+            &aws,
             MemberAccess::from_env("moat-remediate"),
         )),
         clock: chrono::Utc::now,

@@ -1,9 +1,9 @@
 //! Handler tests: groups and records in memory, the pipeline fixture in.
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use moat_aws::memory::{MemoryRecords, MemorySecurityGroups};
 use moat_domain::evaluation::{Action, Finding, Severity};
 use moat_domain::records::BackupRecord;
+use moat_memory::{MemoryRecords, MemorySecurityGroups};
 
 use super::*;
 
