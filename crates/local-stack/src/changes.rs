@@ -172,6 +172,10 @@ impl Changes {
     }
 
     /// `AuthorizeSecurityGroupIngress` by `actor`, and its CloudTrail event.
+    ///
+    /// Longer than most functions here because the request and the event
+    /// AWS would record for it are built side by side: keeping them in one
+    /// place is what keeps the event true to the call.
     pub async fn authorize_ingress(
         &self,
         actor: &Actor,

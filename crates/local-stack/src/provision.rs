@@ -36,9 +36,55 @@ pub(crate) async fn provision(
     config: &SdkConfig,
     region: &str,
 ) -> Result<Resources, Error> {
+    let policy_bucket = create_policy_bucket(spec, config, region).await?;
+    create_records_table(spec, config, region).await?;
+    let queues = Queues::new(config, region);
+    let (dead_letter_queue_url, _) = queues.create(&spec.dead_letter_queue).await?;
+    let (event_queue_url, event_queue_arn) = queues.create(&spec.local.event_queue).await?;
+    let topics = Topics::new(config, region);
+    let (notification_topic_arn, notification_inbox_url) = topics
+        .create_with_inbox(
+            &queues,
+            &spec.notification_topic,
+            &spec.local_inbox_of(&spec.notification_topic),
+        )
+        .await?;
+    let (escalation_topic_arn, escalation_inbox_url) = topics
+        .create_with_inbox(
+            &queues,
+            &spec.escalation_topic,
+            &spec.local_inbox_of(&spec.escalation_topic),
+        )
+        .await?;
+    aws_sdk_securityhub::Client::new(config)
+        .enable_security_hub()
+        .send()
+        .await
+        .map_err(|error| aws_error("EnableSecurityHub", region, error))?;
+    let event_rule_arn = create_event_rule(spec, config, region, event_queue_arn).await?;
+    Ok(Resources {
+        policy_bucket,
+        records_table: spec.records_table.clone(),
+        notification_topic_arn,
+        escalation_topic_arn,
+        dead_letter_queue_url,
+        event_queue_url,
+        notification_inbox_url,
+        escalation_inbox_url,
+        event_rule_arn,
+    })
+}
+
+/// The versioned policy bucket, holding the default policy.
+async fn create_policy_bucket(
+    spec: &StackSpec,
+    config: &SdkConfig,
+    region: &str,
+) -> Result<String, Error> {
     let policy_bucket = spec.policy_bucket_in(ACCOUNT, region);
     let s3_client = s3::Client::new(config);
     let mut create_bucket = s3_client.create_bucket().bucket(&policy_bucket);
+    // us-east-1 is S3's default location and refuses to be named as one.
     if region != "us-east-1" {
         create_bucket = create_bucket.create_bucket_configuration(
             s3::types::CreateBucketConfiguration::builder()
@@ -69,8 +115,15 @@ pub(crate) async fn provision(
         )
         .await
         .map_err(|error| aws_error("PutObject", region, error))?;
+    Ok(policy_bucket)
+}
 
-    let dynamodb_client = dynamodb::Client::new(config);
+/// The records table: string keys `pk` and `sk`, as Terraform makes it.
+async fn create_records_table(
+    spec: &StackSpec,
+    config: &SdkConfig,
+    region: &str,
+) -> Result<(), Error> {
     let key = |name: &str, kind| {
         dynamodb::types::KeySchemaElement::builder()
             .attribute_name(name)
@@ -85,7 +138,7 @@ pub(crate) async fn provision(
             .build()
             .expect("name and type are set")
     };
-    dynamodb_client
+    dynamodb::Client::new(config)
         .create_table()
         .table_name(&spec.records_table)
         .key_schema(key("pk", dynamodb::types::KeyType::Hash))
@@ -96,62 +149,92 @@ pub(crate) async fn provision(
         .send()
         .await
         .map_err(|error| aws_error("CreateTable", region, error))?;
+    Ok(())
+}
 
-    let sqs_client = sqs::Client::new(config);
-    let create_queue = |name: String| {
-        let sqs_client = sqs_client.clone();
-        async move {
-            let url = sqs_client
-                .create_queue()
-                .queue_name(&name)
-                .send()
-                .await
-                .map_err(|error| aws_error("CreateQueue", region, error))?
-                .queue_url
-                .unwrap_or_default();
-            Ok::<_, Error>((url, format!("arn:aws:sqs:{region}:{ACCOUNT}:{name}")))
+/// Creating SQS queues in one region.
+struct Queues<'a> {
+    client: sqs::Client,
+    region: &'a str,
+}
+
+impl<'a> Queues<'a> {
+    fn new(config: &SdkConfig, region: &'a str) -> Queues<'a> {
+        Queues {
+            client: sqs::Client::new(config),
+            region,
         }
-    };
-    let (dead_letter_queue_url, _) = create_queue(spec.dead_letter_queue.clone()).await?;
-    let (event_queue_url, event_queue_arn) = create_queue(spec.local.event_queue.clone()).await?;
-    let (notification_inbox_url, notification_inbox_arn) =
-        create_queue(spec.local_inbox_of(&spec.notification_topic)).await?;
-    let (escalation_inbox_url, escalation_inbox_arn) =
-        create_queue(spec.local_inbox_of(&spec.escalation_topic)).await?;
+    }
 
-    let sns_client = sns::Client::new(config);
-    let topic = |name: String, inbox_arn: String| {
-        let sns_client = sns_client.clone();
-        async move {
-            let topic_arn = sns_client
-                .create_topic()
-                .name(name)
-                .send()
-                .await
-                .map_err(|error| aws_error("CreateTopic", region, error))?
-                .topic_arn
-                .unwrap_or_default();
-            sns_client
-                .subscribe()
-                .topic_arn(&topic_arn)
-                .protocol("sqs")
-                .endpoint(inbox_arn)
-                .send()
-                .await
-                .map_err(|error| aws_error("Subscribe", region, error))?;
-            Ok::<_, Error>(topic_arn)
+    /// Creates the queue and gives its URL and ARN.
+    async fn create(&self, name: &str) -> Result<(String, String), Error> {
+        let url = self
+            .client
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|error| aws_error("CreateQueue", self.region, error))?
+            .queue_url
+            .unwrap_or_default();
+        let arn = format!("arn:aws:sqs:{}:{ACCOUNT}:{name}", self.region);
+        Ok((url, arn))
+    }
+}
+
+/// Creating SNS topics in one region.
+struct Topics<'a> {
+    client: sns::Client,
+    region: &'a str,
+}
+
+impl<'a> Topics<'a> {
+    fn new(config: &SdkConfig, region: &'a str) -> Topics<'a> {
+        Topics {
+            client: sns::Client::new(config),
+            region,
         }
-    };
-    let notification_topic_arn =
-        topic(spec.notification_topic.clone(), notification_inbox_arn).await?;
-    let escalation_topic_arn = topic(spec.escalation_topic.clone(), escalation_inbox_arn).await?;
+    }
 
-    aws_sdk_securityhub::Client::new(config)
-        .enable_security_hub()
-        .send()
-        .await
-        .map_err(|error| aws_error("EnableSecurityHub", region, error))?;
+    /// Creates the topic and an inbox queue subscribed to it, so that what
+    /// Moat announced can be read back; gives the topic's ARN and the
+    /// inbox's URL.
+    async fn create_with_inbox(
+        &self,
+        queues: &Queues<'_>,
+        topic: &str,
+        inbox: &str,
+    ) -> Result<(String, String), Error> {
+        let (inbox_url, inbox_arn) = queues.create(inbox).await?;
+        let topic_arn = self
+            .client
+            .create_topic()
+            .name(topic)
+            .send()
+            .await
+            .map_err(|error| aws_error("CreateTopic", self.region, error))?
+            .topic_arn
+            .unwrap_or_default();
+        self.client
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(inbox_arn)
+            .send()
+            .await
+            .map_err(|error| aws_error("Subscribe", self.region, error))?;
+        Ok((topic_arn, inbox_url))
+    }
+}
 
+/// The production EventBridge rule, delivering to the local event queue in
+/// place of Step Functions; gives the rule's ARN.
+async fn create_event_rule(
+    spec: &StackSpec,
+    config: &SdkConfig,
+    region: &str,
+    event_queue_arn: String,
+) -> Result<String, Error> {
     let events = aws_sdk_eventbridge::Client::new(config);
     let event_rule_arn = events
         .put_rule()
@@ -177,16 +260,5 @@ pub(crate) async fn provision(
         .send()
         .await
         .map_err(|error| aws_error("PutTargets", region, error))?;
-
-    Ok(Resources {
-        policy_bucket,
-        records_table: spec.records_table.clone(),
-        notification_topic_arn,
-        escalation_topic_arn,
-        dead_letter_queue_url,
-        event_queue_url,
-        notification_inbox_url,
-        escalation_inbox_url,
-        event_rule_arn,
-    })
+    Ok(event_rule_arn)
 }

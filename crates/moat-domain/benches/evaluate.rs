@@ -14,7 +14,8 @@ use moat_domain::policy::{Policy, evaluate};
 use moat_domain::snapshot::{Direction, GroupSnapshot, Peer, SecurityGroupRule};
 
 /// A busy but realistic group: mostly narrow rules, some open web ports,
-/// a few offenders, IPv6, prefix lists and group references.
+/// a few offenders, IPv6, prefix lists and group references. A fixture:
+/// one list of rules, long because the group is.
 fn group_with_60_rules() -> GroupSnapshot {
     let mut rules = Vec::with_capacity(60);
     for i in 0..60u16 {

@@ -30,6 +30,10 @@ type GroupEntry<'v> = (String, &'v Map<String, Value>);
 /// The account is the group's owner as the CLI reports it (`GroupOwnerId`,
 /// else `OwnerId`); `account` is used only when neither is present. The CLI
 /// prints no region, so `region` is always used.
+///
+/// One function on purpose: it reads the CLI's two output shapes field by
+/// field, and every error names the JSON path it came from, which reads
+/// best as one walk over the document.
 pub fn snapshot_from_cli_json(
     value: &Value,
     account: &str,

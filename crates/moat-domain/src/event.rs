@@ -240,6 +240,10 @@ struct CloudTrailDetail {
 /// An event that is not a CloudTrail security-group call Moat knows is an
 /// error, not a skip: the EventBridge rule should never have sent it, so a
 /// person must look at the rule.
+///
+/// The steps (envelope, failed call, self-made change, group id from the
+/// place each event name keeps it) stay in one function because their
+/// order is the rule: a skip must be decided before the group id is read.
 pub fn detect(event: &Value, me: &SelfIdentity) -> Result<Detection, Error> {
     let envelope: EventBridgeEvent<CloudTrailDetail> = serde_json::from_value(event.clone())
         .map_err(|error| {

@@ -31,6 +31,10 @@ pub struct Notification {
 }
 
 /// The notice for one judged change.
+///
+/// Long because the JSON body, the summary a person reads and the filter
+/// attributes are three views of the same facts; building them together
+/// keeps them from disagreeing.
 pub fn change_notice(
     change: &Change,
     before: &GroupSnapshot,

@@ -79,6 +79,9 @@ pub async fn handler<G: SecurityGroups, R: Records>(
     remediate(deps, &event.payload).await
 }
 
+/// Verifies the backup, revokes, tags, re-reads and records, in that order.
+/// Kept as one function so the order that guarantees "nothing is revoked
+/// without a backup" reads top to bottom in one screen and a half.
 pub async fn remediate<G: SecurityGroups, R: Records>(
     deps: &Deps<G, R>,
     input: &Input,

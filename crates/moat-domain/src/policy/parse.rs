@@ -298,6 +298,9 @@ impl Reader {
         ok.then_some(rules)
     }
 
+    /// One policy rule. A field-by-field read that collects every problem
+    /// with its path instead of stopping at the first, so it stays one
+    /// function: each field is a few lines and they share the problem list.
     fn rule(&mut self, value: &Value, path: &str) -> Option<Rule> {
         let map = self.object(value, path, fields::RULE)?;
         let at = |key: &str| child(path, key);
