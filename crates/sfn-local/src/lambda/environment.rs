@@ -240,7 +240,10 @@ fn lambda_environment(
         // Lambda gives every function its role's credentials; locally the
         // function talks to moto, which accepts any key.
         ("AWS_ACCESS_KEY_ID", local_aws::ACCESS_KEY_ID.to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", local_aws::SECRET_ACCESS_KEY.to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            local_aws::SECRET_ACCESS_KEY.to_owned(),
+        ),
         ("AWS_SESSION_TOKEN", local_aws::SECRET_ACCESS_KEY.to_owned()),
     ]
     .into_iter()
