@@ -11,6 +11,7 @@ mod package;
 mod policy;
 mod setup;
 mod sfn;
+mod smoke;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -25,6 +26,8 @@ commands:
   test [args]            install what the tests need, then run every test (args go to cargo test)
   setup                  install what the tests and the demo need (moto, in .moto-venv)
   bench [--changes N]    change -> remediated latency on the local stack, cold and warm, per state
+  smoke --region R [--yes] | --local
+                         a throw-away group opened to SSH: fixed, backed up, announced, deleted
   sfn run <definition.json> [--input <json|@file>] [--function NAME=PATH]... [--virtual-time]
                          run a state machine on the local executor
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         "package" => package::run(rest),
         "policy" => policy::run(rest),
         "setup" => setup::run(rest),
+        "smoke" => smoke::run(rest),
         "test" => test::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -139,6 +139,18 @@ impl DynamoRecords {
         Ok(output.item)
     }
 
+    /// The SNS message id of a message that was published under `key`, if
+    /// one was: what operators (`cargo xtask smoke`) read to prove that a
+    /// change was announced.
+    pub async fn sent_message_id(&self, key: &str) -> Result<Option<String>, Error> {
+        let item = self.get_item(&format!("CLAIM#{key}"), "CLAIM").await?;
+        Ok(item.and_then(|item| {
+            (string_attribute(&item, "state").as_deref() == Some("sent"))
+                .then(|| string_attribute(&item, "messageId"))
+                .flatten()
+        }))
+    }
+
     async fn get_record<T: DeserializeOwned>(
         &self,
         pk: String,

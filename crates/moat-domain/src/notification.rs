@@ -128,8 +128,14 @@ pub fn change_notice(
             ("groupId", &before.group_id),
             ("eventName", change.event_name.as_str()),
         ]),
-        dedup_key: format!("notify/{}/{}", before.group_id, change.event_id),
+        dedup_key: change_dedup_key(&before.group_id, &change.event_id),
     }
+}
+
+/// The key that keeps one change to one notification; `cargo xtask smoke`
+/// reads it back to prove the change was announced.
+pub fn change_dedup_key(group_id: &str, event_id: &str) -> String {
+    format!("notify/{group_id}/{event_id}")
 }
 
 fn verdict_word(verdict: Verdict, outcome: Option<&RemediationOutcome>) -> &'static str {
