@@ -14,7 +14,9 @@ use moat_domain::records::{BackupRecord, BackupRef};
 use moat_domain::snapshot::GroupSnapshot;
 use serde::{Deserialize, Serialize};
 
-/// What backup is given.
+/// The Backup state's `Parameters`: the group as detect read it, the change
+/// that made the backup necessary, and the plan it must cover
+/// (`$.evaluation.plan`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Input {

@@ -20,8 +20,9 @@ pub enum Kind {
     PolicyRejected,
 }
 
-/// What escalate is given: the kind, the execution, and the whole state so
-/// that it can report whatever is known so far.
+/// An Escalate state's `Parameters`: why (`kind`), the execution's ARN, and
+/// the whole state document, so the escalation reports whatever is known so
+/// far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Input {

@@ -20,7 +20,8 @@ use moat_domain::policy::{self, Policy};
 use moat_domain::snapshot::GroupSnapshot;
 use serde::{Deserialize, Serialize};
 
-/// What evaluate is given: detect's output.
+/// The Evaluate state's `Parameters`: the change and the group as detect
+/// read them (`$.change`, `$.snapshot`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Input {

@@ -19,7 +19,8 @@ use moat_domain::security_hub::findings_for;
 use moat_domain::snapshot::GroupSnapshot;
 use serde::{Deserialize, Serialize};
 
-/// What notify is given: the execution state and the execution's id.
+/// The Notify state's `Parameters`: the whole state document (`$`) and the
+/// execution's ARN, which owns the publish claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Input {

@@ -24,7 +24,9 @@ pub const REMEDIATED_AT_TAG: &str = "moat:remediated-at";
 /// The tag that names the backup holding the rules Moat last revoked.
 pub const BACKUP_TAG: &str = "moat:backup";
 
-/// What remediate is given.
+/// The Remediate state's `Parameters`: the plan to carry out
+/// (`$.evaluation.plan`) and the backup that must cover it (`$.backup`),
+/// with the change, group and evaluation for the audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Input {
