@@ -39,6 +39,7 @@ commands:
 ";
 
 fn main() -> ExitCode {
+    exit_quietly_when_stdout_closes();
     let mut args = std::env::args().skip(1);
     let Some(command) = args.next() else {
         eprint!("{USAGE}");
@@ -68,4 +69,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The status of a Unix tool that stopped because its reader went away
+/// (128 + SIGPIPE).
+const CLOSED_PIPE_STATUS: i32 = 141;
+
+/// `cargo xtask ... | head` closes stdout early, and Rust's `print!` then
+/// panics with a backtrace, because Rust ignores SIGPIPE. A closed pipe
+/// only means the reader has seen enough, so the command stops quietly, as
+/// a Unix tool killed by SIGPIPE would. Restoring SIGPIPE itself would need
+/// `unsafe`, which the workspace forbids; a hook catches every `print!` at
+/// once, including those of commands written later.
+fn exit_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE_STATUS);
+        }
+        default(info);
+    }));
 }
