@@ -12,6 +12,11 @@
 //! names it. Moat accepts them under an optional `PrefixLists` object keyed
 //! by `pl-` id, each value shaped like the output of
 //! `aws ec2 get-managed-prefix-list-entries` (`{"Entries": [{"Cidr": ...}]}`).
+//!
+//! Anything else is refused with the path and the expected shape, never
+//! read as a group without rules: JSON with neither key, and a
+//! `SecurityGroups` entry whose `IpPermissions` list rules that no
+//! `SecurityGroupRules` give with their `sgr-` ids.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +26,15 @@ use crate::Error;
 use crate::snapshot::{Direction, GroupSnapshot, Peer, SecurityGroupRule};
 
 const WHAT: &str = "describe-security-group-rules output";
+
+/// What the document must look like, quoted by every error about its shape
+/// so that someone who passed the wrong file learns what to pass instead.
+const SHAPE: &str = "expected the AWS CLI's JSON: {\"SecurityGroupRules\": [...]} \
+    (aws ec2 describe-security-group-rules) and/or {\"SecurityGroups\": [...]} \
+    (aws ec2 describe-security-groups)";
+
+/// The keys of a `SecurityGroups` entry that list its rules without ids.
+const PERMISSION_KEYS: [&str; 2] = ["IpPermissions", "IpPermissionsEgress"];
 
 /// A `SecurityGroups` entry with its JSON path, for error messages.
 type GroupEntry<'v> = (String, &'v Map<String, Value>);
@@ -39,18 +53,10 @@ pub fn snapshot_from_cli_json(
     account: &str,
     region: &str,
 ) -> Result<GroupSnapshot, Error> {
-    let root = value
-        .as_object()
-        .ok_or_else(|| Error::invalid(WHAT, "$", "must be a JSON object"))?;
+    let root = cli_root(value)?;
     let rule_values = match root.get("SecurityGroupRules") {
         Some(Value::Array(items)) => items.as_slice(),
-        Some(_) => {
-            return Err(Error::invalid(
-                WHAT,
-                "$.SecurityGroupRules",
-                "must be an array",
-            ));
-        }
+        Some(other) => return Err(wrong_shape("$.SecurityGroupRules", other)),
         None => &[],
     };
     let mut rules = Vec::with_capacity(rule_values.len());
@@ -82,6 +88,11 @@ pub fn snapshot_from_cli_json(
     }
 
     let group = group_entry(root, group_id.as_deref())?;
+    if rules.is_empty()
+        && let Some((path, entry)) = &group
+    {
+        refuse_rules_without_ids(path, entry)?;
+    }
     let group_id = match (group_id, &group) {
         (Some(id), _) => id,
         (None, Some((path, entry))) => required_string(entry, path, "GroupId")?,
@@ -119,6 +130,61 @@ pub fn snapshot_from_cli_json(
     Ok(snapshot)
 }
 
+/// The document as an object holding at least one of the CLI's two keys.
+fn cli_root(value: &Value) -> Result<&Map<String, Value>, Error> {
+    let root = match value {
+        Value::Object(root) => root,
+        other => return Err(wrong_shape("$", other)),
+    };
+    if root.contains_key("SecurityGroupRules") || root.contains_key("SecurityGroups") {
+        return Ok(root);
+    }
+    let found = if root.is_empty() {
+        "found an object with no keys".to_owned()
+    } else {
+        let keys: Vec<&str> = root.keys().map(String::as_str).collect();
+        format!("found an object with keys {}", keys.join(", "))
+    };
+    Err(Error::invalid(WHAT, "$", format!("{found}; {SHAPE}")))
+}
+
+fn wrong_shape(path: &str, value: &Value) -> Error {
+    let found = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    Error::invalid(WHAT, path, format!("found {found}; {SHAPE}"))
+}
+
+/// `describe-security-groups` alone lists a group's rules as
+/// `IpPermissions`, without the `sgr-` ids Moat judges and revokes by.
+/// Reading none of them would judge an open group as one without rules, so
+/// a group entry that lists rules the document does not give is refused.
+fn refuse_rules_without_ids(path: &str, entry: &Map<String, Value>) -> Result<(), Error> {
+    for key in PERMISSION_KEYS {
+        let listed = entry
+            .get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|permissions| !permissions.is_empty());
+        if listed {
+            let id = optional_string(entry, path, "GroupId")?.unwrap_or_else(|| "<id>".into());
+            return Err(Error::invalid(
+                WHAT,
+                format!("{path}.{key}"),
+                format!(
+                    "lists rules, but no SecurityGroupRules say which sgr- ids they have; \
+                     add the output of aws ec2 describe-security-group-rules --filters Name=group-id,Values={id}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The `SecurityGroups` entry for the group, with its path.
 fn group_entry<'v>(
     root: &'v Map<String, Value>,
@@ -127,7 +193,7 @@ fn group_entry<'v>(
     let entries = match root.get("SecurityGroups") {
         None => return Ok(None),
         Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(Error::invalid(WHAT, "$.SecurityGroups", "must be an array")),
+        Some(other) => return Err(wrong_shape("$.SecurityGroups", other)),
     };
     let mut objects = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {

@@ -50,6 +50,9 @@ pub enum Action {
 
 /// The pipeline's path for one group, weakest first: the verdict is the
 /// strongest action across the findings, or `Compliant` when there are none.
+/// An exemption that let something through, or that was capped, makes it at
+/// least `Notify` (see [`Evaluation::announce_exemptions`]): a change must
+/// never pass silently because of a tag.
 ///
 /// `Review` ranks below `Remediate` on purpose: when one finding can be fixed
 /// safely and another needs a person, Moat fixes the first and still
@@ -127,9 +130,23 @@ pub struct ExpiredExemption {
 pub struct ExemptedFinding {
     pub policy_rule_id: String,
     pub security_group_rule_ids: Vec<String>,
-    /// The exemption's expiry date as written on the tag, if it has one.
+    /// The last day the exemption holds, `YYYY-MM-DD`: the tag's date, or
+    /// the policy's maximum when the tag asks for longer (then the tag's
+    /// date is in [`Evaluation::capped_exemptions`]).
     #[serde(default)]
     pub until: Option<String>,
+}
+
+/// An exemption whose tag asks for longer than the policy's
+/// `exemptions.maxDays`: it holds only until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CappedExemption {
+    pub policy_rule_id: String,
+    /// The expiry date as written on the tag.
+    pub requested_until: String,
+    /// The date it holds until instead: the evaluation day plus `maxDays`.
+    pub until: String,
 }
 
 /// The verdict and everything behind it.
@@ -142,6 +159,8 @@ pub struct Evaluation {
     pub exempted: Vec<ExemptedFinding>,
     #[serde(default)]
     pub expired_exemptions: Vec<ExpiredExemption>,
+    #[serde(default)]
+    pub capped_exemptions: Vec<CappedExemption>,
     /// When set, Moat reports what it would revoke and revokes nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -155,6 +174,7 @@ impl Evaluation {
             findings: Vec::new(),
             exempted: Vec::new(),
             expired_exemptions: Vec::new(),
+            capped_exemptions: Vec::new(),
             dry_run: false,
         }
     }
@@ -170,6 +190,16 @@ impl Evaluation {
             verdict,
             findings,
             ..Evaluation::compliant()
+        }
+    }
+
+    /// Raises the verdict to `Notify` when an exemption suppressed a finding
+    /// or was capped. Anyone who may tag a group may write an exemption, so
+    /// what it lets through is announced like a `notify` finding, never
+    /// left `Compliant`; the findings themselves stay as they are.
+    pub fn announce_exemptions(&mut self) {
+        if !self.exempted.is_empty() || !self.capped_exemptions.is_empty() {
+            self.verdict = self.verdict.max(Verdict::Notify);
         }
     }
 

@@ -146,38 +146,96 @@ pub enum Detection {
     Skip(Skip),
 }
 
+/// An IAM principal ARN, as a pattern: `*` in the account field matches any
+/// account, because Moat's roles have the same name in every member account.
+/// `*` anywhere else is refused rather than taken literally, since such a
+/// pattern would silently match nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalPattern(String);
+
+impl PrincipalPattern {
+    /// Reads one pattern whose resource is one of `kinds` (`role/`,
+    /// `user/`); the error is a sentence naming the pattern.
+    pub fn parse(raw: &str, kinds: &[&str]) -> Result<PrincipalPattern, String> {
+        let fields: Vec<&str> = raw.splitn(6, ':').collect();
+        let valid = fields.len() == 6
+            && fields[0] == "arn"
+            && !fields[1].is_empty()
+            && fields[2] == "iam"
+            && fields[3].is_empty()
+            && kinds.iter().any(|kind| {
+                fields[5]
+                    .strip_prefix(kind)
+                    .is_some_and(|name| !name.is_empty())
+            });
+        if !valid {
+            let forms: Vec<String> = kinds
+                .iter()
+                .map(|kind| format!("arn:<partition>:iam::<account or *>:{kind}<name>"))
+                .collect();
+            return Err(format!("`{raw}` is not of the form {}", forms.join(" or ")));
+        }
+        let star_elsewhere = fields
+            .iter()
+            .enumerate()
+            .any(|(index, field)| index != 4 && field.contains('*'));
+        let account = fields[4];
+        if star_elsewhere || (account.contains('*') && account != "*") {
+            return Err(format!("`{raw}` may hold `*` only as the account"));
+        }
+        if account != "*" && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(format!(
+                "`{raw}` names account `{account}`, which is neither a 12-digit id nor `*`"
+            ));
+        }
+        Ok(PrincipalPattern(raw.to_owned()))
+    }
+
+    /// Whether `arn` is this principal, field by field.
+    pub fn matches(&self, arn: &str) -> bool {
+        arn_matches(&self.0, arn)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Who Moat is: the role ARNs whose changes are Moat's own. A pattern may
 /// put `*` in the account field (`arn:aws:iam::*:role/moat-remediation`),
 /// because the remediation role has the same name in every member account.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// There is no empty identity: a Moat that cannot recognise its own revokes
+/// would judge them and react to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfIdentity {
-    role_arns: Vec<String>,
+    role_arns: Vec<PrincipalPattern>,
 }
 
 impl SelfIdentity {
-    /// Reads a comma-separated list of role ARN patterns; an empty string
-    /// means Moat has no role of its own to recognise.
+    /// Reads a comma-separated list of role ARN patterns; it must name at
+    /// least one.
     pub fn parse(list: &str) -> Result<SelfIdentity, Error> {
         let mut role_arns = Vec::new();
         for (index, raw) in list.split(',').map(str::trim).enumerate() {
             if raw.is_empty() {
                 continue;
             }
-            let fields: Vec<&str> = raw.splitn(6, ':').collect();
-            let valid = fields.len() == 6
-                && fields[0] == "arn"
-                && fields[2] == "iam"
-                && fields[5].starts_with("role/");
-            if !valid {
-                return Err(Error::invalid(
+            let pattern = PrincipalPattern::parse(raw, &["role/"]).map_err(|reason| {
+                Error::invalid(
                     "role ARN pattern",
                     format!("entry {index} of the self-role list"),
-                    format!(
-                        "`{raw}` is not of the form arn:<partition>:iam::<account or *>:role/<name>"
-                    ),
-                ));
-            }
-            role_arns.push(raw.to_owned());
+                    reason,
+                )
+            })?;
+            role_arns.push(pattern);
+        }
+        if role_arns.is_empty() {
+            return Err(Error::invalid(
+                "role ARN pattern",
+                "the self-role list",
+                "is empty; Moat would not recognise its own revokes and would react to them",
+            ));
         }
         Ok(SelfIdentity { role_arns })
     }
@@ -192,13 +250,13 @@ impl SelfIdentity {
         [issuer, arn].into_iter().flatten().any(|candidate| {
             self.role_arns
                 .iter()
-                .any(|pattern| arn_matches(pattern, candidate))
+                .any(|pattern| pattern.matches(candidate))
         })
     }
 }
 
-/// Compares two IAM role ARNs field by field, where `*` in the pattern's
-/// account matches any account.
+/// Compares two IAM principal ARNs field by field, where `*` in the
+/// pattern's account matches any account.
 fn arn_matches(pattern: &str, arn: &str) -> bool {
     let pattern: Vec<&str> = pattern.splitn(6, ':').collect();
     let arn: Vec<&str> = arn.splitn(6, ':').collect();
@@ -495,10 +553,46 @@ mod tests {
     }
 
     #[test]
-    fn without_a_self_role_moats_change_is_a_change() {
-        let detection =
-            detect(&fixture("revoke-ingress-by-moat"), &SelfIdentity::default()).unwrap();
+    fn with_another_self_role_moats_change_is_a_change() {
+        let other = SelfIdentity::parse("arn:aws:iam::*:role/someone-else").unwrap();
+        let detection = detect(&fixture("revoke-ingress-by-moat"), &other).unwrap();
         assert!(matches!(detection, Detection::Change(_)));
+    }
+
+    #[test]
+    fn an_empty_self_role_list_is_refused() {
+        // With no role of its own, Moat would judge its own revokes and
+        // react to them: the list must name at least one role.
+        for empty in ["", "  ", " , ,"] {
+            let error = SelfIdentity::parse(empty).unwrap_err();
+            assert_eq!(error.error_type(), crate::ErrorType::Invalid);
+            assert_eq!(
+                error.to_string(),
+                "invalid role ARN pattern at the self-role list: is empty; \
+                 Moat would not recognise its own revokes and would react to them"
+            );
+        }
+    }
+
+    #[test]
+    fn principal_patterns_take_a_star_only_as_the_account() {
+        let kinds = &["role/", "user/"];
+        let pattern = PrincipalPattern::parse("arn:aws:iam::*:user/carol", kinds).unwrap();
+        assert!(pattern.matches("arn:aws:iam::111122223333:user/carol"));
+        assert!(!pattern.matches("arn:aws:iam::111122223333:role/carol"));
+        assert_eq!(pattern.as_str(), "arn:aws:iam::*:user/carol");
+        assert_eq!(
+            PrincipalPattern::parse("arn:aws:iam::*:role/moat-*", kinds).unwrap_err(),
+            "`arn:aws:iam::*:role/moat-*` may hold `*` only as the account"
+        );
+        assert_eq!(
+            PrincipalPattern::parse("arn:aws:iam::1234:role/ops", kinds).unwrap_err(),
+            "`arn:aws:iam::1234:role/ops` names account `1234`, which is neither a 12-digit id nor `*`"
+        );
+        assert_eq!(
+            PrincipalPattern::parse("arn:aws:iam::*:user/carol", &["role/"]).unwrap_err(),
+            "`arn:aws:iam::*:user/carol` is not of the form arn:<partition>:iam::<account or *>:role/<name>"
+        );
     }
 
     #[test]

@@ -44,16 +44,7 @@ pub fn change_notice(
 ) -> Notification {
     let group = format!("{} ({})", before.group_id, before.group_name);
     let place = format!("{}/{}", before.account, before.region);
-    let reasons = if evaluation.findings.is_empty() {
-        "no policy rule matched".to_owned()
-    } else {
-        evaluation
-            .findings
-            .iter()
-            .map(|finding| finding.reason.as_str())
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let reasons = reasons(evaluation);
     let what_moat_did = match outcome {
         Some(outcome) if outcome.dry_run => format!(
             "Dry run: Moat would have revoked {}, and changed nothing.",
@@ -89,7 +80,7 @@ pub fn change_notice(
     );
     let subject = sns_subject(&format!(
         "[Moat] {} {} in {}",
-        verdict_word(evaluation.verdict, outcome),
+        verdict_word(evaluation, outcome),
         before.group_id,
         place
     ));
@@ -106,6 +97,7 @@ pub fn change_notice(
         "findings": evaluation.findings,
         "exempted": evaluation.exempted,
         "expiredExemptions": evaluation.expired_exemptions,
+        "cappedExemptions": evaluation.capped_exemptions,
         "backup": backup,
         "remediation": outcome.map(|outcome| json!({
             "revoked": outcome.revoked,
@@ -138,12 +130,43 @@ pub fn change_dedup_key(group_id: &str, event_id: &str) -> String {
     format!("notify/{group_id}/{event_id}")
 }
 
-fn verdict_word(verdict: Verdict, outcome: Option<&RemediationOutcome>) -> &'static str {
-    match (verdict, outcome) {
+/// Every finding's reason, then what exemptions let through or were cut
+/// to: an exempted change is announced, and the notice must say why.
+fn reasons(evaluation: &Evaluation) -> String {
+    let findings = evaluation
+        .findings
+        .iter()
+        .map(|finding| finding.reason.clone());
+    let exempted = evaluation.exempted.iter().map(|exempted| {
+        format!(
+            "exempted {} ({}) until {}",
+            exempted.policy_rule_id,
+            exempted.security_group_rule_ids.join(", "),
+            exempted.until.as_deref().unwrap_or("an unknown date")
+        )
+    });
+    let capped = evaluation.capped_exemptions.iter().map(|capped| {
+        format!(
+            "exemption {} capped to {} (the tag asks for {})",
+            capped.policy_rule_id, capped.until, capped.requested_until
+        )
+    });
+    let all: Vec<String> = findings.chain(exempted).chain(capped).collect();
+    if all.is_empty() {
+        "no policy rule matched".to_owned()
+    } else {
+        all.join("; ")
+    }
+}
+
+fn verdict_word(evaluation: &Evaluation, outcome: Option<&RemediationOutcome>) -> &'static str {
+    match (evaluation.verdict, outcome) {
         (_, Some(outcome)) if outcome.dry_run => "would remediate",
         (Verdict::Lockdown, Some(_)) => "locked down",
         (_, Some(_)) => "remediated",
         (Verdict::Compliant, None) => "compliant",
+        // Only an exemption raised the verdict: no finding to speak of.
+        (Verdict::Notify, None) if evaluation.findings.is_empty() => "exemption in force on",
         (Verdict::Notify, None) => "finding on",
         (Verdict::Review, None) => "review needed for",
         (Verdict::Remediate | Verdict::Lockdown, None) => "not remediated",
@@ -388,6 +411,33 @@ mod tests {
         assert_eq!(notice.attributes["verdict"], "remediate");
         assert_eq!(notice.dedup_key, "notify/sg-1/evt-1");
         assert_eq!(notice.body["remediation"]["revoked"][0], "sgr-22");
+    }
+
+    #[test]
+    fn an_exempted_change_says_what_the_exemption_let_through() {
+        let mut evaluation = Evaluation::from_findings(vec![]);
+        evaluation.verdict = Verdict::Notify;
+        evaluation.exempted = vec![crate::evaluation::ExemptedFinding {
+            policy_rule_id: "ec2-13-ssh-open".into(),
+            security_group_rule_ids: vec!["sgr-22".into()],
+            until: Some("2026-12-31".into()),
+        }];
+        evaluation.capped_exemptions = vec![crate::evaluation::CappedExemption {
+            policy_rule_id: "ec2-13-ssh-open".into(),
+            requested_until: "9999-12-31".into(),
+            until: "2026-12-31".into(),
+        }];
+        let notice = change_notice(&change(), &snapshot(&["sgr-22"]), &evaluation, None, None);
+        expect_test::expect![[r#"arn:aws:sts::210987654321:assumed-role/Developer/alice called AuthorizeSecurityGroupIngress on sg-1 (app) in 210987654321/us-east-1 at 2026-11-20T09:14:03+00:00: exempted ec2-13-ssh-open (sgr-22) until 2026-12-31; exemption ec2-13-ssh-open capped to 2026-12-31 (the tag asks for 9999-12-31). Nothing was changed."#]]
+            .assert_eq(&notice.summary);
+        assert_eq!(
+            notice.subject,
+            "[Moat] exemption in force on sg-1 in 210987654321/us-east-1"
+        );
+        assert_eq!(
+            notice.body["cappedExemptions"][0]["requestedUntil"],
+            "9999-12-31"
+        );
     }
 
     #[test]

@@ -132,6 +132,33 @@ impl SecurityGroupRule {
         }
     }
 
+    /// Why Moat cannot read this rule's ports, if it cannot: a TCP or UDP
+    /// range that ends before it starts, or a bound outside `-1..=65535`.
+    /// Read as written, such a range holds no port at all, so every port
+    /// rule would pass it; [`port_range`](Self::port_range) must not be
+    /// trusted for it.
+    pub fn ports_problem(&self) -> Option<String> {
+        if !matches!(self.protocol(), Protocol::Tcp | Protocol::Udp) {
+            return None;
+        }
+        let (from, to) = (self.from_port.unwrap_or(-1), self.to_port.unwrap_or(-1));
+        let shown = |port: Option<i32>| port.map_or("none".to_owned(), |port| port.to_string());
+        let range = format!(
+            "{} ports {}-{}",
+            self.protocol(),
+            shown(self.from_port),
+            shown(self.to_port)
+        );
+        let out_of_range = [from, to]
+            .into_iter()
+            .find(|port| !(-1..=i32::from(u16::MAX)).contains(port));
+        if let Some(port) = out_of_range {
+            return Some(format!("{range} ({port} is not a port from -1 to 65535)"));
+        }
+        (from >= 0 && to >= 0 && from > to)
+            .then(|| format!("{range} (the range ends before it starts)"))
+    }
+
     /// A short human description of what the rule allows, such as
     /// `tcp/22 from 0.0.0.0/0` or `all traffic to ::/0`.
     pub fn describe(&self) -> String {
@@ -164,6 +191,17 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Whether Moat knows what this protocol is: a name, `-1`, or an IANA
+    /// protocol number from 0 to 255 written as AWS writes it (`50`, not
+    /// `050`). Anything else (`banana`, `256`, an empty string) cannot be
+    /// judged, because Moat cannot tell which policy rules it concerns.
+    pub fn is_readable(&self) -> bool {
+        match self {
+            Protocol::Other(raw) => raw.parse::<u8>().is_ok_and(|n| n.to_string() == *raw),
+            _ => true,
+        }
+    }
+
     /// Reads AWS's spelling: names in any case, or IANA numbers.
     pub fn parse(raw: &str) -> Protocol {
         match raw.to_ascii_lowercase().as_str() {
@@ -249,6 +287,31 @@ mod tests {
         assert_eq!(Protocol::parse("-1"), Protocol::All);
         assert_eq!(Protocol::parse("TCP"), Protocol::Tcp);
         assert_eq!(Protocol::parse("50"), Protocol::Other("50".into()));
+    }
+
+    #[test]
+    fn protocols_outside_names_and_numbers_are_unreadable() {
+        for readable in ["tcp", "UDP", "-1", "all", "6", "50", "0", "255"] {
+            assert!(Protocol::parse(readable).is_readable(), "{readable}");
+        }
+        for unreadable in ["", "banana", "256", "-2", "050", "6.0", " tcp"] {
+            assert!(!Protocol::parse(unreadable).is_readable(), "{unreadable}");
+        }
+    }
+
+    #[test]
+    fn ports_that_hold_no_port_are_a_problem() {
+        assert_eq!(rule("tcp", 22, 22, "0.0.0.0/0").ports_problem(), None);
+        assert_eq!(rule("tcp", -1, -1, "0.0.0.0/0").ports_problem(), None);
+        assert_eq!(rule("icmp", 8, -1, "0.0.0.0/0").ports_problem(), None);
+        assert_eq!(
+            rule("tcp", 30, 20, "0.0.0.0/0").ports_problem().as_deref(),
+            Some("tcp ports 30-20 (the range ends before it starts)")
+        );
+        assert_eq!(
+            rule("17", -5, 20, "0.0.0.0/0").ports_problem().as_deref(),
+            Some("udp ports -5-20 (-5 is not a port from -1 to 65535)")
+        );
     }
 
     #[test]

@@ -325,7 +325,7 @@ fn prefix_lists_are_as_open_as_their_widest_entry() {
     assert_eq!(evaluation.verdict, Verdict::Review);
     assert_eq!(
         evaluation.findings[0].reason,
-        "cannot judge tcp/22 open to pl-0abc (prefix list entries not resolved) (EC2.13)"
+        "cannot judge sgr-1: tcp/22 open to pl-0abc (prefix list entries not resolved) (EC2.13)"
     );
 }
 
@@ -342,6 +342,99 @@ fn an_unreadable_cidr_is_escalated_not_ignored() {
             (TCP18.into(), Action::Review),
             (RISKY.into(), Action::Review)
         ]
+    );
+}
+
+#[test]
+fn an_unreadable_cidr_reason_names_the_rule() {
+    let evaluation = evaluate(
+        &Policy::builtin(),
+        &group(
+            "web",
+            vec![ingress("sgr-1", "tcp", 22, 22, cidr("0.0.0.0/banana"))],
+        ),
+        today(),
+    );
+    assert_eq!(
+        evaluation.findings[0].reason,
+        "cannot judge sgr-1: tcp/22 open to 0.0.0.0/banana (not a readable CIDR) (EC2.13)"
+    );
+}
+
+/// The review findings of a one-rule group, each with its reason.
+fn reviews(sg_rule: SecurityGroupRule) -> Vec<(String, String)> {
+    let evaluation = evaluate(&Policy::builtin(), &group("web", vec![sg_rule]), today());
+    assert_eq!(evaluation.verdict, Verdict::Review, "{evaluation:?}");
+    evaluation
+        .findings
+        .into_iter()
+        .map(|finding| {
+            assert_eq!(finding.action, Action::Review, "{finding:?}");
+            assert_eq!(finding.security_group_rule_ids, ["sgr-odd"]);
+            (finding.policy_rule_id, finding.reason)
+        })
+        .collect()
+}
+
+#[test]
+fn a_port_range_that_ends_before_it_starts_is_escalated_not_ignored() {
+    // Read as written, 30-20 contains no port at all, so every port rule
+    // would pass it: compliant by accident.
+    let found = reviews(ingress("sgr-odd", "tcp", 30, 20, cidr("0.0.0.0/0")));
+    let rules: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(rules, [SSH, RDP, TCP18, RISKY]);
+    assert_eq!(
+        found[0].1,
+        "cannot judge sgr-odd: tcp ports 30-20 (the range ends before it starts) open to 0.0.0.0/0 (EC2.13)"
+    );
+    let beyond = reviews(ingress("sgr-odd", "udp", 53, 70000, cidr("::/0")));
+    assert_eq!(
+        beyond[0].1,
+        "cannot judge sgr-odd: udp ports 53-70000 (70000 is not a port from -1 to 65535) open to ::/0 (EC2.18)"
+    );
+    // A range Moat cannot read from a narrow source is still not a finding.
+    assert_eq!(
+        findings(&group(
+            "web",
+            vec![ingress("sgr-odd", "tcp", 30, 20, cidr("10.0.0.0/8"))]
+        )),
+        []
+    );
+}
+
+#[test]
+fn a_protocol_moat_cannot_read_is_escalated_not_ignored() {
+    for protocol in ["banana", "", "256", "-2", "006", " tcp"] {
+        let found = reviews(ingress("sgr-odd", protocol, 22, 22, cidr("0.0.0.0/0")));
+        let rules: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            rules,
+            [SSH, RDP, TCP18, UDP18, RISKY, ALL],
+            "protocol `{protocol}`"
+        );
+        assert_eq!(
+            found[0].1,
+            format!(
+                "cannot judge sgr-odd: protocol `{protocol}` (not a protocol name or a number from 0 to 255) open to 0.0.0.0/0 (EC2.13)"
+            )
+        );
+    }
+    // An IANA number Moat has no name for is read, as `other`: ESP is not
+    // TCP, so it does not open port 22.
+    assert_eq!(
+        findings(&group(
+            "web",
+            vec![ingress("sgr-esp", "50", -1, -1, cidr("0.0.0.0/0"))]
+        )),
+        []
+    );
+    // A rule about every protocol and no ports (EC2.2) needs neither.
+    assert_eq!(
+        findings(&group(
+            "default",
+            vec![ingress("sgr-odd", "banana", 30, 20, cidr("10.0.0.0/8"))]
+        )),
+        [(DEFAULT.into(), Action::Remediate)]
     );
 }
 

@@ -149,11 +149,9 @@ fn errors_name_the_json_path() {
             "at $.SecurityGroupRules[0].ReferencedGroupInfo.GroupId: is required",
         ),
         (
-            json!({"SecurityGroupRules": {}}),
-            "at $.SecurityGroupRules: must be an array",
+            json!({"SecurityGroups": []}),
+            "at $: names no group: no SecurityGroupRules and no SecurityGroups entry",
         ),
-        (json!({}), "at $: names no group"),
-        (json!([]), "at $: must be a JSON object"),
     ];
     for (value, expected) in cases {
         let message = error_at(value);
@@ -177,4 +175,68 @@ fn errors_name_the_json_path() {
     let mut wrong_entry = rule(json!({"CidrIpv4": "0.0.0.0/0"}));
     wrong_entry["SecurityGroups"] = json!([{"GroupId": "sg-9", "GroupName": "other"}]);
     assert!(error_at(wrong_entry).contains("at $.SecurityGroups: has no entry for sg-1"));
+}
+
+/// What every error about the document's overall shape says is expected.
+const SHAPE: &str = "expected the AWS CLI's JSON: {\"SecurityGroupRules\": [...]} \
+    (aws ec2 describe-security-group-rules) and/or {\"SecurityGroups\": [...]} \
+    (aws ec2 describe-security-groups)";
+
+#[test]
+fn json_that_is_not_cli_output_names_the_expected_shape() {
+    let cases = [
+        (json!([]), "at $: found an array; "),
+        (json!("sg-1"), "at $: found a string; "),
+        (json!({}), "at $: found an object with no keys; "),
+        (
+            // Moat's own snapshot format, or a hand-written guess at one.
+            json!({"groupId": "sg-1", "rules": []}),
+            "at $: found an object with keys groupId, rules; ",
+        ),
+        (
+            json!({"SecurityGroupRules": {"SecurityGroupRuleId": "sgr-1"}}),
+            "at $.SecurityGroupRules: found an object; ",
+        ),
+        (
+            json!({"SecurityGroups": "sg-1"}),
+            "at $.SecurityGroups: found a string; ",
+        ),
+    ];
+    for (value, expected) in cases {
+        let message = error_at(value);
+        assert!(
+            message.contains(&format!("{expected}{SHAPE}")),
+            "`{message}` should contain `{expected}{SHAPE}`"
+        );
+    }
+}
+
+#[test]
+fn rules_listed_only_as_ip_permissions_are_refused_not_dropped() {
+    // describe-security-groups alone prints the rules as IpPermissions,
+    // without their sgr- ids. Reading none would judge an open group as
+    // one without rules: compliant.
+    let value = json!({"SecurityGroups": [{
+        "GroupId": "sg-1", "GroupName": "web",
+        "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                           "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        "IpPermissionsEgress": []
+    }]});
+    let message = error_at(value);
+    assert!(
+        message.contains(
+            "at $.SecurityGroups[0].IpPermissions: lists rules, but no SecurityGroupRules \
+             say which sgr- ids they have; add the output of \
+             aws ec2 describe-security-group-rules --filters Name=group-id,Values=sg-1"
+        ),
+        "{message}"
+    );
+    let egress_only = json!({"SecurityGroupRules": [], "SecurityGroups": [{
+        "GroupId": "sg-1", "IpPermissionsEgress": [{"IpProtocol": "-1"}]
+    }]});
+    assert!(
+        error_at(egress_only).contains("at $.SecurityGroups[0].IpPermissionsEgress: lists rules"),
+    );
+    let empty = json!({"SecurityGroups": [{"GroupId": "sg-1", "IpPermissions": [], "IpPermissionsEgress": []}]});
+    assert!(snapshot_from_cli_json(&empty, "111122223333", "us-east-1").is_ok());
 }

@@ -3,9 +3,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
-use moat_domain::evaluation::{Action, ExpiredExemption, Verdict};
-use moat_domain::policy::{EXEMPTION_PROBLEM_RULE_ID, Policy, evaluate};
+use moat_domain::evaluation::{Action, CappedExemption, ExpiredExemption, Verdict};
+use moat_domain::policy::{EXEMPTION_PROBLEM_RULE_ID, Policy, evaluate, evaluate_attributed};
 use moat_domain::snapshot::GroupSnapshot;
 
 fn ssh_open() -> GroupSnapshot {
@@ -65,15 +67,137 @@ fn an_exemption_suppresses_its_rule_through_its_last_day() {
 }
 
 #[test]
-fn a_fully_exempted_group_is_compliant_and_says_why() {
+fn a_fully_exempted_group_is_announced_not_silently_compliant() {
     let mut group = ssh_open();
     group.tags.insert(
         "moat:exempt".into(),
-        "ec2-13-ssh-open:2030-01-01 ec2-18-tcp-unauthorized:2030-01-01 ec2-19-high-risk-ports:2030-01-01".into(),
+        "ec2-13-ssh-open:2025-07-01 ec2-18-tcp-unauthorized:2025-07-01 ec2-19-high-risk-ports:2025-07-01".into(),
     );
     let evaluation = evaluate(&Policy::builtin(), &group, today());
-    assert_eq!(evaluation.verdict, Verdict::Compliant);
+    // No finding is left, but a change that an exemption let through must
+    // reach people: `notify` is the verdict the state machine announces.
+    assert!(evaluation.findings.is_empty());
+    assert_eq!(evaluation.verdict, Verdict::Notify);
     assert_eq!(evaluation.exempted.len(), 3);
+
+    // An exemption that suppresses nothing is not announced on its own.
+    let mut clean = group.clone();
+    clean.rules.clear();
+    let quiet = evaluate(&Policy::builtin(), &clean, today());
+    assert_eq!(quiet.verdict, Verdict::Compliant);
+}
+
+#[test]
+fn an_exemption_longer_than_max_days_is_capped_and_reported() {
+    let mut group = ssh_open();
+    group.tags.insert(
+        "moat:exempt".into(),
+        "ec2-13-ssh-open:9999-12-31, ec2-19-high-risk-ports:2025-08-30".into(),
+    );
+    // The default maximum is 90 days: 2025-06-01 + 90 = 2025-08-30.
+    assert_eq!(Policy::builtin().exemptions().max_days, 90);
+    let evaluation = evaluate(&Policy::builtin(), &group, today());
+    let until: Vec<(&str, Option<&str>)> = evaluation
+        .exempted
+        .iter()
+        .map(|e| (e.policy_rule_id.as_str(), e.until.as_deref()))
+        .collect();
+    assert_eq!(
+        until,
+        [
+            ("ec2-13-ssh-open", Some("2025-08-30")),
+            ("ec2-19-high-risk-ports", Some("2025-08-30"))
+        ]
+    );
+    assert_eq!(
+        evaluation.capped_exemptions,
+        [CappedExemption {
+            policy_rule_id: "ec2-13-ssh-open".into(),
+            requested_until: "9999-12-31".into(),
+            until: "2025-08-30".into(),
+        }]
+    );
+    assert_eq!(ids(&evaluation), ["ec2-18-tcp-unauthorized"]);
+
+    // A capped exemption is reported even when it suppresses nothing, so
+    // the group's owners learn that their tag asks for too much.
+    let mut clean = group_with_tag("moat:exempt", "ec2-13-ssh-open:9999-12-31");
+    clean.rules.clear();
+    let evaluation = evaluate(&Policy::builtin(), &clean, today());
+    assert_eq!(evaluation.capped_exemptions.len(), 1);
+    assert_eq!(evaluation.verdict, Verdict::Notify);
+}
+
+fn with_exemptions(exemptions: &str) -> Policy {
+    let mut document: serde_json::Value =
+        serde_json::from_str(moat_domain::policy::BUILTIN_JSON).expect("builtin is JSON");
+    document["exemptions"] = serde_json::from_str(exemptions).expect("exemptions are JSON");
+    Policy::from_json(&document.to_string()).expect("policy with exemptions is valid")
+}
+
+#[test]
+fn max_days_is_a_policy_setting() {
+    let policy = with_exemptions(r#"{"maxDays": 7}"#);
+    let group = group_with_tag("moat:exempt", "ec2-13-ssh-open:2025-12-31");
+    let evaluation = evaluate(&policy, &group, today());
+    assert_eq!(evaluation.exempted[0].until.as_deref(), Some("2025-06-08"));
+    assert_eq!(
+        evaluation.capped_exemptions[0].requested_until,
+        "2025-12-31"
+    );
+}
+
+#[test]
+fn with_allowed_taggers_an_exemption_of_unknown_authorship_counts_for_nothing() {
+    let policy = with_exemptions(
+        r#"{"allowedTaggers": ["arn:aws:iam::*:role/SecurityAdmin", "arn:aws:iam::111122223333:user/carol"]}"#,
+    );
+    let group = group_with_tag("moat:exempt", "ec2-13-ssh-open:2025-07-01");
+
+    // Nothing Moat reads says who set the tag: fail closed, and say so.
+    let evaluation = evaluate(&policy, &group, today());
+    assert!(evaluation.exempted.is_empty());
+    assert_eq!(
+        ids(&evaluation),
+        [
+            "ec2-13-ssh-open",
+            "ec2-18-tcp-unauthorized",
+            "ec2-19-high-risk-ports",
+            EXEMPTION_PROBLEM_RULE_ID
+        ]
+    );
+    assert_eq!(
+        evaluation.findings[3].reason,
+        "tag moat:exempt exempts nothing from: `ec2-13-ssh-open:2025-07-01` is not counted: \
+         no trusted record says who set the tag, and the policy counts exemptions only from its allowedTaggers"
+    );
+
+    let authored = |arn: &str| {
+        let authors = BTreeMap::from([("moat:exempt".to_owned(), arn.to_owned())]);
+        evaluate_attributed(&policy, &group, &authors, today())
+    };
+    let allowed = authored("arn:aws:iam::444455556666:role/SecurityAdmin");
+    assert_eq!(allowed.exempted[0].policy_rule_id, "ec2-13-ssh-open");
+    assert!(!ids(&allowed).contains(&EXEMPTION_PROBLEM_RULE_ID));
+    assert!(
+        !authored("arn:aws:iam::111122223333:user/carol")
+            .exempted
+            .is_empty()
+    );
+
+    let refused = authored("arn:aws:iam::111122223333:role/Developer");
+    assert!(refused.exempted.is_empty());
+    assert!(
+        refused.findings.last().expect("problem").reason.contains(
+            "`ec2-13-ssh-open:2025-07-01` is not counted: arn:aws:iam::111122223333:role/Developer set the tag, and it is not in allowedTaggers"
+        ),
+        "{:?}",
+        refused.findings
+    );
+
+    // Without allowedTaggers, authorship does not matter.
+    let open = evaluate(&Policy::builtin(), &group, today());
+    assert_eq!(open.exempted[0].policy_rule_id, "ec2-13-ssh-open");
 }
 
 #[test]

@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use common::fixture;
 use moat_domain::evaluation::Action;
 use moat_domain::policy::{
-    ACTIONS, CIDR_WIDTH_KEYWORDS, DirectionMatch, Field, PeerKind, Policy, PortMode, ProtocolKind,
-    SEVERITIES, fields,
+    ACTIONS, BUILTIN_JSON, CIDR_WIDTH_KEYWORDS, DEFAULT_EXEMPTION_MAX_DAYS, DirectionMatch, Field,
+    MAX_EXEMPTION_MAX_DAYS, MAX_POLICY_BYTES, PeerKind, Policy, PortMode, ProtocolKind, SEVERITIES,
+    fields,
 };
 use moat_domain::{Error, ErrorType};
 use serde_json::Value;
@@ -138,6 +139,7 @@ fn the_schema_declares_the_parsers_fields() {
     assert_object_agrees(&schema, "/$defs/peers", fields::PEERS);
     assert_object_agrees(&schema, "/$defs/cidrWidth", fields::CIDR_WIDTH);
     assert_object_agrees(&schema, "/$defs/scope", fields::SCOPE);
+    assert_object_agrees(&schema, "/$defs/exemptions", fields::EXEMPTIONS);
 }
 
 #[test]
@@ -211,4 +213,135 @@ fn every_example_in_the_readme_is_a_valid_policy() {
             panic!("README example is invalid: {error}");
         }
     }
+}
+
+/// The problems of a document, one per line.
+fn problems(text: &str) -> Vec<String> {
+    match Policy::from_json(text) {
+        Ok(_) => panic!("the document should be invalid"),
+        Err(Error::InvalidPolicy { problems }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        Err(other) => panic!("expected InvalidPolicy, got {other:?}"),
+    }
+}
+
+/// A one-rule policy with `extra` merged into the rule.
+fn one_rule(extra: &str) -> String {
+    format!(
+        r#"{{"id": "p", "version": "1", "rules": [{{"id": "r", "title": "t", "controls": ["C"],
+            "severity": "high", "action": "remediate", "direction": "ingress"{extra}}}]}}"#
+    )
+}
+
+#[test]
+fn an_allowlist_that_trusts_the_whole_internet_is_refused() {
+    let found = problems(&one_rule(
+        r#", "peers": {"allowlist": ["10.0.0.0/8", "0.0.0.0/0", "::/0", "192.0.2.1/0"]}"#,
+    ));
+    assert_eq!(
+        found,
+        [
+            "$.rules[0].peers.allowlist[1]: `0.0.0.0/0` trusts every address, which switches the rule off",
+            "$.rules[0].peers.allowlist[2]: `::/0` trusts every address, which switches the rule off",
+            "$.rules[0].peers.allowlist[3]: `192.0.2.1/0` trusts every address, which switches the rule off",
+        ]
+    );
+}
+
+#[test]
+fn a_duplicate_key_is_refused_with_its_path() {
+    // serde_json keeps the last of two equal keys: the `ports` below would
+    // silently become "no ports" and the second `rules` would drop a rule.
+    let text = r#"{"id": "p", "version": "1", "rules": [{"id": "r", "title": "t", "controls": ["C"],
+        "severity": "high", "action": "remediate", "direction": "ingress",
+        "ports": [22], "peers": {"kinds": ["ipv4"], "k\u0069nds": ["ipv6"]}, "ports": []}],
+        "settings": {"dryRun": false, "dryRun": true}}"#;
+    assert_eq!(
+        problems(text),
+        [
+            "$.rules[0].peers.kinds: appears twice in the same object; JSON readers keep only the last, so the first would be silently ignored",
+            "$.rules[0].ports: appears twice in the same object; JSON readers keep only the last, so the first would be silently ignored",
+            "$.settings.dryRun: appears twice in the same object; JSON readers keep only the last, so the first would be silently ignored",
+        ]
+    );
+}
+
+#[test]
+fn a_document_over_the_size_limit_is_refused_naming_limit_and_size() {
+    assert_eq!(MAX_POLICY_BYTES, 1024 * 1024);
+    let mut text = BUILTIN_JSON.to_owned();
+    let padding = MAX_POLICY_BYTES + 1 - text.len();
+    text.insert_str(1, &" ".repeat(padding));
+    assert_eq!(text.len(), MAX_POLICY_BYTES + 1);
+    assert_eq!(
+        problems(&text),
+        ["$: the document is 1048577 bytes, over the limit of 1048576 bytes"]
+    );
+    // Exactly at the limit is fine.
+    text.remove(1);
+    Policy::from_json(&text).expect("a document of exactly 1 MiB is accepted");
+}
+
+#[test]
+fn a_leading_byte_order_mark_is_accepted_and_ignored() {
+    let text = format!("\u{feff}{BUILTIN_JSON}");
+    assert_eq!(Policy::from_json(&text), Ok(Policy::builtin()));
+    // Only one, and only at the start: anywhere else it is not JSON.
+    assert!(Policy::from_json(&format!("\u{feff}{text}")).is_err());
+}
+
+#[test]
+fn the_exemption_settings_are_read_and_validated() {
+    let policy = Policy::from_json(&format!(
+        r#"{{"id": "p", "version": "1", "exemptions": {{"maxDays": 30,
+            "allowedTaggers": ["arn:aws:iam::*:role/SecurityAdmin", "arn:aws-us-gov:iam::111122223333:user/carol"]}},
+            "rules": {}}}"#,
+        serde_json::to_string(&serde_json::from_str::<Value>(BUILTIN_JSON).unwrap()["rules"])
+            .unwrap()
+    ))
+    .expect("valid");
+    assert_eq!(policy.exemptions().max_days, 30);
+    let taggers: Vec<&str> = policy
+        .exemptions()
+        .allowed_taggers
+        .as_ref()
+        .expect("set")
+        .iter()
+        .map(|pattern| pattern.as_str())
+        .collect();
+    assert_eq!(
+        taggers,
+        [
+            "arn:aws:iam::*:role/SecurityAdmin",
+            "arn:aws-us-gov:iam::111122223333:user/carol"
+        ]
+    );
+    assert_eq!(Policy::builtin().exemptions().allowed_taggers, None);
+
+    let found = problems(
+        r#"{"id": "p", "version": "1", "rules": [], "exemptions": {"maxDays": 0, "allowedTaggers": ["alice", "arn:aws:iam::*:role/ops-*", "arn:aws:iam::*:group/admins"], "maxDay": 1}}"#,
+    );
+    assert_eq!(
+        found,
+        [
+            "$.exemptions.maxDay: unknown field (known fields: maxDays, allowedTaggers)",
+            "$.exemptions.maxDays: must be a whole number of days from 1 to 3650, found 0",
+            "$.exemptions.allowedTaggers[0]: `alice` is not of the form arn:<partition>:iam::<account or *>:role/<name> or arn:<partition>:iam::<account or *>:user/<name>",
+            "$.exemptions.allowedTaggers[1]: `arn:aws:iam::*:role/ops-*` may hold `*` only as the account",
+            "$.exemptions.allowedTaggers[2]: `arn:aws:iam::*:group/admins` is not of the form arn:<partition>:iam::<account or *>:role/<name> or arn:<partition>:iam::<account or *>:user/<name>",
+            "$.rules: must hold at least one rule",
+        ]
+    );
+}
+
+#[test]
+fn the_schema_states_the_exemption_limits_the_parser_enforces() {
+    let schema = schema();
+    let max_days = schema
+        .pointer("/$defs/exemptions/properties/maxDays")
+        .expect("maxDays in the schema");
+    assert_eq!(max_days["default"], DEFAULT_EXEMPTION_MAX_DAYS);
+    assert_eq!(max_days["minimum"], 1);
+    assert_eq!(max_days["maximum"], MAX_EXEMPTION_MAX_DAYS);
 }

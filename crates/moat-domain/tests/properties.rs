@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use moat_domain::evaluation::Verdict;
+use moat_domain::evaluation::{Action, Evaluation, Verdict};
 use moat_domain::policy::{Policy, evaluate};
 use moat_domain::snapshot::{Direction, GroupSnapshot, Peer, SecurityGroupRule};
 /// How many groups each property is checked on.
@@ -98,7 +98,9 @@ fn sg_rule(g: &mut Gen) -> SecurityGroupRule {
             Direction::Ingress
         },
         ip_protocol: g
-            .pick(&["tcp", "udp", "icmp", "icmpv6", "-1", "6", "17", "50", ""])
+            .pick(&[
+                "tcp", "udp", "icmp", "icmpv6", "-1", "6", "17", "50", "", "banana", "256",
+            ])
             .to_owned(),
         from_port: port(g),
         to_port: port(g),
@@ -121,10 +123,12 @@ fn snapshot(g: &mut Gen) -> GroupSnapshot {
     group
         .prefix_lists
         .insert("pl-garbled".into(), vec!["not-a-cidr".into()]);
-    let exemption = match g.range(0, 3) {
+    let exemption = match g.range(0, 4) {
         0 => None,
         1 => Some("ec2-13-ssh-open:2025-06-01".to_owned()),
         2 => Some("ec2-19-high-risk-ports:2020-01-01, all-traffic-open:2030-12-31".to_owned()),
+        // Far beyond any maximum: capped, never honoured as written.
+        3 => Some("ec2-13-ssh-open:9999-12-31 ec2-18-tcp-unauthorized:2026-01-01".to_owned()),
         _ => Some(g.text("abcdefghijklmnopqrstuvwxyz0123456789:,- ", 30)),
     };
     if let Some(value) = exemption {
@@ -228,4 +232,89 @@ fn adding_a_violating_rule_is_always_caught() {
             Err(format!("{extra:?} not flagged by EC2.13 in {more:?}"))
         }
     });
+}
+
+/// A rule open to the internet that Moat cannot read: a protocol that is no
+/// protocol, a port range that ends before it starts, or a port beyond
+/// 65535.
+fn unreadable_rule(g: &mut Gen) -> SecurityGroupRule {
+    let open = cidr(g.pick(&["0.0.0.0/0", "::/0"]));
+    match g.range(0, 2) {
+        0 => {
+            let protocol = g.pick(&["banana", "", "256", "-2", "6.0", "TCP "]);
+            ingress("sgr-unreadable", protocol, 22, 22, open)
+        }
+        1 => {
+            let from = g.range(1, 65_535);
+            let to = g.range(0, from - 1);
+            let protocol = g.pick(&["tcp", "udp", "6", "17"]);
+            ingress("sgr-unreadable", protocol, from as i32, to as i32, open)
+        }
+        _ => {
+            let to = g.range(65_536, 1_000_000) as i32;
+            ingress("sgr-unreadable", g.pick(&["tcp", "udp"]), 22, to, open)
+        }
+    }
+}
+
+#[test]
+fn an_open_rule_moat_cannot_read_is_never_compliant() {
+    let policy = Policy::builtin();
+    check("an_open_rule_moat_cannot_read_is_never_compliant", |g| {
+        let mut group = snapshot(g);
+        group.tags.remove("moat:exempt");
+        let extra = unreadable_rule(g);
+        group.rules.push(extra.clone());
+        let evaluation = evaluate(&policy, &group, today());
+        // A reason spells out the first few rules and counts the rest.
+        let reviewed = evaluation.findings.iter().any(|finding| {
+            let ids = &finding.security_group_rule_ids;
+            finding.action == Action::Review
+                && ids.iter().any(|id| id == "sgr-unreadable")
+                && (ids.len() > 3 || finding.reason.contains("sgr-unreadable"))
+        });
+        if reviewed && evaluation.verdict >= Verdict::Review {
+            Ok(())
+        } else {
+            Err(format!("{extra:?} was not escalated: {evaluation:?}"))
+        }
+    });
+}
+
+/// The exemption facts every evaluation keeps, whatever the tag says.
+fn exemptions_are_announced_and_bounded(
+    evaluation: &Evaluation,
+    today: chrono::NaiveDate,
+) -> Result<(), String> {
+    let limit = today + chrono::Duration::days(90);
+    let announced = !evaluation.exempted.is_empty() || !evaluation.capped_exemptions.is_empty();
+    if announced && evaluation.verdict < Verdict::Notify {
+        return Err(format!("an exemption in force is silent: {evaluation:?}"));
+    }
+    for exempted in &evaluation.exempted {
+        let until = exempted.until.as_deref().map(date);
+        if until.is_none_or(|until| until < today || until > limit) {
+            return Err(format!("{exempted:?} holds outside {today}..={limit}"));
+        }
+    }
+    for capped in &evaluation.capped_exemptions {
+        if date(&capped.until) != limit || date(&capped.requested_until) <= limit {
+            return Err(format!("{capped:?} is not capped at {limit}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn exemptions_are_never_silent_and_never_longer_than_max_days() {
+    let policy = Policy::builtin();
+    check(
+        "exemptions_are_never_silent_and_never_longer_than_max_days",
+        |g| {
+            let group = snapshot(g);
+            let today = date("2020-01-01") + chrono::Duration::days(g.range(0, 3999));
+            exemptions_are_announced_and_bounded(&evaluate(&policy, &group, today), today)
+                .map_err(|message| format!("{message} for {group:?}"))
+        },
+    );
 }

@@ -2,7 +2,7 @@
 
 use detect::{Deps, handler};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use moat_aws::config::{MemberAccess, env, optional_env};
+use moat_aws::config::{MemberAccess, env, required_env};
 use moat_aws::ec2::Ec2SecurityGroups;
 use moat_aws::{Accounts, Aws};
 use moat_domain::event::SelfIdentity;
@@ -11,7 +11,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let me = SelfIdentity::parse(&optional_env(env::SELF_ROLE_ARNS).unwrap_or_default())
+    // Required, and never empty: without its own roles Moat would judge its
+    // own revokes and react to them.
+    let me = SelfIdentity::parse(&required_env(env::SELF_ROLE_ARNS)?)
         .map_err(|error| format!("{}: {error}", env::SELF_ROLE_ARNS))?;
     let accounts = Accounts::new(&Aws::load().await, MemberAccess::from_env("moat-detect"));
     let deps = Deps {

@@ -1,16 +1,20 @@
 //! Judging one group: each policy rule against each security-group rule,
 //! then exemptions, then the verdict.
 //!
-//! `evaluate` is total: every input, however odd (an unreadable CIDR, a
-//! prefix list that was not resolved, a garbled exemption tag), produces an
-//! evaluation. What Moat cannot judge it does not ignore: it becomes a
-//! `review` finding, so a person looks at it.
+//! `evaluate` is total: every input, however odd (an unreadable CIDR,
+//! protocol or port range, a prefix list that was not resolved, a garbled
+//! exemption tag), produces an evaluation. What Moat cannot judge it does
+//! not ignore: it becomes a `review` finding, so a person looks at it.
 
-use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate};
 
 use super::exemption::{EXEMPTION_PROBLEM_RULE_ID, Exemption, ExemptionEntry, parse_exemption_tag};
 use super::{Cidr, CidrWidth, PeerKind, Policy, ProtocolKind, Rule, Scope, Settings};
-use crate::evaluation::{Action, Evaluation, ExemptedFinding, ExpiredExemption, Finding, Severity};
+use crate::evaluation::{
+    Action, CappedExemption, Evaluation, ExemptedFinding, ExpiredExemption, Finding, Severity,
+};
 use crate::snapshot::{Direction, GroupSnapshot, Peer, Protocol, SecurityGroupRule};
 
 /// At most this many offending rules are spelled out in a reason; the rest
@@ -23,9 +27,27 @@ const REASON_DETAIL_LIMIT: usize = 3;
 /// `today` only decides which exemptions are still in force; it is a date
 /// rather than a timestamp because exemptions are written as dates and hold
 /// through their whole last day.
+///
+/// Nothing here says who set the group's tags, so under a policy with
+/// `exemptions.allowedTaggers` no exemption counts; see
+/// [`evaluate_attributed`].
 pub fn evaluate(policy: &Policy, group: &GroupSnapshot, today: NaiveDate) -> Evaluation {
+    evaluate_attributed(policy, group, &BTreeMap::new(), today)
+}
+
+/// [`evaluate`], knowing who set some of the group's tags: `tag_authors`
+/// maps a tag key to the IAM principal ARN (a role for an assumed-role
+/// session, or a user) that set its current value. It must come from a
+/// record Moat trusts, such as the CloudTrail event of the call that set
+/// the tag, never from the group's tags, which anyone who may tag can write.
+pub fn evaluate_attributed(
+    policy: &Policy,
+    group: &GroupSnapshot,
+    tag_authors: &BTreeMap<String, String>,
+    today: NaiveDate,
+) -> Evaluation {
     let settings = policy.settings();
-    let exemptions = Exemptions::read(policy, group, today);
+    let exemptions = Exemptions::read(policy, group, tag_authors, today);
     let mut findings = Vec::new();
     let mut exempted = Vec::new();
 
@@ -53,7 +75,7 @@ pub fn evaluate(policy: &Policy, group: &GroupSnapshot, today: NaiveDate) -> Eva
                     .chain(&unjudged)
                     .map(|(sg_rule, _)| sg_rule.rule_id.clone())
                     .collect(),
-                until: Some(exemption.until_text.clone()),
+                until: Some(exemption.until.format("%Y-%m-%d").to_string()),
             });
             continue;
         }
@@ -78,7 +100,9 @@ pub fn evaluate(policy: &Policy, group: &GroupSnapshot, today: NaiveDate) -> Eva
     let mut evaluation = Evaluation::from_findings(findings);
     evaluation.exempted = exempted;
     evaluation.expired_exemptions = exemptions.expired;
+    evaluation.capped_exemptions = exemptions.capped;
     evaluation.dry_run = settings.dry_run;
+    evaluation.announce_exemptions();
     evaluation
 }
 
@@ -163,27 +187,72 @@ fn judge(rule: &Rule, group: &GroupSnapshot, sg_rule: &SecurityGroupRule) -> Jud
     if !rule.direction.matches(sg_rule.direction) {
         return Judgement::Clear;
     }
-    let protocol = sg_rule.protocol();
-    if !rule.protocols.contains(&ProtocolKind::of(&protocol)) {
-        return Judgement::Clear;
-    }
-    if let Some(ports) = &rule.ports {
-        // ICMP and other port-less protocols neither contain a listed port
-        // nor open one outside the allowed set.
-        match sg_rule.port_range() {
-            Some(range) if ports.matches(range) => {}
-            _ => return Judgement::Clear,
-        }
-    }
-    let what = traffic(sg_rule, &protocol);
+    let doubt = match traffic_match(rule, sg_rule) {
+        TrafficMatch::No => return Judgement::Clear,
+        TrafficMatch::Yes => None,
+        TrafficMatch::Unreadable(why) => Some(why),
+    };
     let verb = match sg_rule.direction {
         Direction::Ingress => "open to",
         Direction::Egress => "allowed out to",
     };
-    match peer_match(rule, group, &sg_rule.peer) {
-        PeerVerdict::Clear => Judgement::Clear,
-        PeerVerdict::Matches(peer) => Judgement::Offends(format!("{what} {verb} {peer}")),
-        PeerVerdict::Unknown(peer) => Judgement::Unjudged(format!("{what} {verb} {peer}")),
+    // Unjudged details name the rule, because its reason is all a person
+    // gets to find what Moat could not read.
+    let id = &sg_rule.rule_id;
+    let what = traffic(sg_rule, &sg_rule.protocol());
+    match (peer_match(rule, group, &sg_rule.peer), doubt) {
+        (PeerVerdict::Clear, _) => Judgement::Clear,
+        (PeerVerdict::Matches(peer), None) => Judgement::Offends(format!("{what} {verb} {peer}")),
+        (PeerVerdict::Matches(peer) | PeerVerdict::Unknown(peer), Some(why)) => {
+            Judgement::Unjudged(format!("{id}: {why} {verb} {peer}"))
+        }
+        (PeerVerdict::Unknown(peer), None) => {
+            Judgement::Unjudged(format!("{id}: {what} {verb} {peer}"))
+        }
+    }
+}
+
+enum TrafficMatch {
+    /// The rule's protocol or ports are outside what the policy rule is about.
+    No,
+    Yes,
+    /// Moat cannot read the protocol or ports it would need; the text says
+    /// what, with the values as written.
+    Unreadable(String),
+}
+
+/// Whether a security-group rule's protocol and ports are what `rule` is
+/// about. An unreadable protocol or port range is only a problem when the
+/// policy rule needs it: a rule about every protocol does not need to know
+/// which one it is, and a rule without ports does not look at them.
+fn traffic_match(rule: &Rule, sg_rule: &SecurityGroupRule) -> TrafficMatch {
+    let protocol = sg_rule.protocol();
+    if !protocol.is_readable() {
+        let every_protocol = ProtocolKind::ALL
+            .iter()
+            .all(|kind| rule.protocols.contains(kind));
+        if every_protocol && rule.ports.is_none() {
+            return TrafficMatch::Yes;
+        }
+        return TrafficMatch::Unreadable(format!(
+            "protocol `{}` (not a protocol name or a number from 0 to 255)",
+            sg_rule.ip_protocol
+        ));
+    }
+    if !rule.protocols.contains(&ProtocolKind::of(&protocol)) {
+        return TrafficMatch::No;
+    }
+    let Some(ports) = &rule.ports else {
+        return TrafficMatch::Yes;
+    };
+    if let Some(why) = sg_rule.ports_problem() {
+        return TrafficMatch::Unreadable(why);
+    }
+    // ICMP and other port-less protocols neither contain a listed port nor
+    // open one outside the allowed set.
+    match sg_rule.port_range() {
+        Some(range) if ports.matches(range) => TrafficMatch::Yes,
+        _ => TrafficMatch::No,
     }
 }
 
@@ -278,49 +347,80 @@ fn prefix_list_match(rule: &Rule, id: &str, entries: Option<&Vec<String>>) -> Pe
 
 /// The group's exemption tag, read once per evaluation.
 struct Exemptions {
+    /// In force on the day, each already capped to the policy's maximum.
     holding: Vec<Exemption>,
     expired: Vec<ExpiredExemption>,
+    capped: Vec<CappedExemption>,
     problems: Vec<String>,
     tag: String,
 }
 
 impl Exemptions {
-    fn read(policy: &Policy, group: &GroupSnapshot, today: NaiveDate) -> Exemptions {
+    fn read(
+        policy: &Policy,
+        group: &GroupSnapshot,
+        tag_authors: &BTreeMap<String, String>,
+        today: NaiveDate,
+    ) -> Exemptions {
         let tag = policy.settings().exemption_tag.clone();
         let mut exemptions = Exemptions {
             holding: Vec::new(),
             expired: Vec::new(),
+            capped: Vec::new(),
             problems: Vec::new(),
             tag,
         };
         let Some(value) = group.tags.get(&exemptions.tag) else {
             return exemptions;
         };
+        let untrusted = untrusted_tagger(policy, tag_authors.get(&exemptions.tag));
+        // Saturates at the last date chrono knows rather than failing:
+        // evaluation never fails.
+        let latest = today
+            .checked_add_days(Days::new(u64::from(policy.exemptions().max_days)))
+            .unwrap_or(NaiveDate::MAX);
         for entry in parse_exemption_tag(value) {
-            match entry {
+            let exemption = match entry {
                 ExemptionEntry::Invalid { entry, reason } => {
-                    exemptions.problems.push(format!("`{entry}` {reason}"))
+                    exemptions.problems.push(format!("`{entry}` {reason}"));
+                    continue;
                 }
-                ExemptionEntry::Valid(exemption) if policy.rule(&exemption.rule_id).is_none() => {
-                    exemptions.problems.push(format!(
-                        "`{}:{}` names no rule of policy {}",
-                        exemption.rule_id,
-                        exemption.until_text,
-                        policy.id()
-                    ));
-                }
-                ExemptionEntry::Valid(exemption) if exemption.holds_on(today) => {
-                    exemptions.holding.push(exemption)
-                }
-                ExemptionEntry::Valid(exemption) => exemptions.expired.push(ExpiredExemption {
+                ExemptionEntry::Valid(exemption) => exemption,
+            };
+            let written = format!("`{}:{}`", exemption.rule_id, exemption.until_text);
+            if policy.rule(&exemption.rule_id).is_none() {
+                let id = policy.id();
+                exemptions
+                    .problems
+                    .push(format!("{written} names no rule of policy {id}"));
+            } else if !exemption.holds_on(today) {
+                exemptions.expired.push(ExpiredExemption {
                     policy_rule_id: exemption.rule_id,
                     expired_on: exemption.until_text,
-                }),
+                });
+            } else if let Some(why) = &untrusted {
+                exemptions
+                    .problems
+                    .push(format!("{written} is not counted: {why}"));
+            } else {
+                exemptions.hold(exemption, latest);
             }
         }
         exemptions
     }
 
+    /// Keeps an in-force exemption, cut to `latest` when it asks for more.
+    fn hold(&mut self, mut exemption: Exemption, latest: NaiveDate) {
+        if exemption.until > latest {
+            self.capped.push(CappedExemption {
+                policy_rule_id: exemption.rule_id.clone(),
+                requested_until: exemption.until_text.clone(),
+                until: latest.format("%Y-%m-%d").to_string(),
+            });
+            exemption.until = latest;
+        }
+        self.holding.push(exemption);
+    }
     /// The in-force exemption for a rule; with several, the latest.
     fn holding(&self, rule_id: &str) -> Option<&Exemption> {
         self.holding
@@ -348,5 +448,21 @@ impl Exemptions {
                 self.problems.join("; ")
             ),
         })
+    }
+}
+
+/// Why the exemption tag's author is not good enough, if the policy limits
+/// who may exempt: `None` when any tagger counts or the author is allowed.
+fn untrusted_tagger(policy: &Policy, author: Option<&String>) -> Option<String> {
+    let allowed = policy.exemptions().allowed_taggers.as_ref()?;
+    match author {
+        None => Some(
+            "no trusted record says who set the tag, and the policy counts exemptions only from its allowedTaggers"
+                .to_owned(),
+        ),
+        Some(author) if allowed.iter().any(|pattern| pattern.matches(author)) => None,
+        Some(author) => Some(format!(
+            "{author} set the tag, and it is not in allowedTaggers"
+        )),
     }
 }

@@ -12,6 +12,10 @@
 //! change, not an exemption. An entry that cannot be read exempts nothing
 //! (Moat fails closed) and is reported, so the group's owner learns that the
 //! exemption they think they have does not exist.
+//!
+//! How far a readable entry is trusted is the policy's business and is
+//! applied by the engine: at most `exemptions.maxDays` from the evaluation
+//! day, and, with `exemptions.allowedTaggers`, only from a known tagger.
 
 use chrono::NaiveDate;
 

@@ -17,10 +17,11 @@ mod parse;
 use std::collections::BTreeMap;
 
 use crate::evaluation::{Action, Severity};
+use crate::event::PrincipalPattern;
 use crate::snapshot::{Direction, Protocol};
 
 pub use cidr::Cidr;
-pub use engine::evaluate;
+pub use engine::{evaluate, evaluate_attributed};
 pub use exemption::{EXEMPTION_PROBLEM_RULE_ID, Exemption, ExemptionEntry, parse_exemption_tag};
 
 /// The shipped default pack, compiled in so that Moat has a policy even
@@ -30,6 +31,23 @@ pub const BUILTIN_JSON: &str = include_str!("../../../../policies/default.json")
 /// The tag key that carries exemptions unless a policy names another.
 pub const DEFAULT_EXEMPTION_TAG: &str = "moat:exempt";
 
+/// The largest policy document Moat reads. The default pack is a few KiB;
+/// a document a thousand times larger is a mistake or an attack, and
+/// refusing it keeps a bad upload from costing every evaluation its memory.
+pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
+
+/// How long an exemption may hold, in days from the evaluation day, unless
+/// the policy's `exemptions.maxDays` says otherwise.
+pub const DEFAULT_EXEMPTION_MAX_DAYS: u32 = 90;
+
+/// The largest `exemptions.maxDays` a policy may set: ten years, which is
+/// already "never" for a security exemption.
+pub const MAX_EXEMPTION_MAX_DAYS: u32 = 3650;
+
+/// The principals `exemptions.allowedTaggers` may name: IAM roles (an
+/// assumed-role session is its issuing role) and IAM users.
+pub const TAGGER_KINDS: [&str; 2] = ["role/", "user/"];
+
 /// A parsed and validated policy set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -37,6 +55,7 @@ pub struct Policy {
     version: String,
     description: Option<String>,
     settings: Settings,
+    exemptions: ExemptionRules,
     rules: Vec<Rule>,
 }
 
@@ -75,6 +94,11 @@ impl Policy {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// How far an exemption tag is trusted.
+    pub fn exemptions(&self) -> &ExemptionRules {
+        &self.exemptions
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -117,6 +141,28 @@ impl Default for Settings {
             auto_remediate: true,
             dry_run: false,
             exemption_tag: DEFAULT_EXEMPTION_TAG.to_owned(),
+        }
+    }
+}
+
+/// The limits on exemption tags (`exemptions` in the document). Anyone who
+/// may tag a group can write an exemption, so the policy bounds how long
+/// one holds and, optionally, whose exemptions count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExemptionRules {
+    /// A tag date later than the evaluation day plus this many days is
+    /// treated as that day, and reported as capped.
+    pub max_days: u32,
+    /// `Some`: an exemption counts only when a trusted record says who set
+    /// the tag and it matches one of these. `None`: any tagger counts.
+    pub allowed_taggers: Option<Vec<PrincipalPattern>>,
+}
+
+impl Default for ExemptionRules {
+    fn default() -> ExemptionRules {
+        ExemptionRules {
+            max_days: DEFAULT_EXEMPTION_MAX_DAYS,
+            allowed_taggers: None,
         }
     }
 }
@@ -440,8 +486,10 @@ pub mod fields {
         field("version", true),
         field("description", false),
         field("settings", false),
+        field("exemptions", false),
         field("rules", true),
     ];
+    pub const EXEMPTIONS: &[Field] = &[field("maxDays", false), field("allowedTaggers", false)];
     pub const SETTINGS: &[Field] = &[
         field("autoRemediate", false),
         field("dryRun", false),

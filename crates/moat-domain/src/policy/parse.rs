@@ -5,27 +5,52 @@
 //! serde, because serde stops at the first error and reports line and
 //! column; an operator fixing a policy wants all problems at once, named by
 //! where they are in the document.
+//!
+//! Before that walk the raw text is checked for what a `Value` cannot show:
+//! its size, and keys given twice in one object (serde_json keeps the last
+//! one silently). A leading UTF-8 byte-order mark, which some editors write,
+//! is accepted and ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{
-    ACTIONS, CIDR_WIDTH_KEYWORDS, Cidr, CidrWidth, DirectionMatch, Field, PeerKind, PeerMatch,
-    Policy, PortMatch, PortMode, PortRange, Problem, ProtocolKind, Rule, SEVERITIES, Scope,
-    Settings, fields,
+    ACTIONS, CIDR_WIDTH_KEYWORDS, Cidr, CidrWidth, DEFAULT_EXEMPTION_MAX_DAYS, DirectionMatch,
+    ExemptionRules, Field, MAX_EXEMPTION_MAX_DAYS, MAX_POLICY_BYTES, PeerKind, PeerMatch, Policy,
+    PortMatch, PortMode, PortRange, Problem, ProtocolKind, Rule, SEVERITIES, Scope, Settings,
+    TAGGER_KINDS, fields,
 };
 use crate::Error;
 use crate::evaluation::Severity;
+use crate::event::PrincipalPattern;
+
+/// The byte-order mark Windows editors put before UTF-8 text.
+const BOM: char = '\u{feff}';
 
 pub(super) fn policy_from_json(text: &str) -> Result<Policy, Error> {
-    let value: Value = serde_json::from_str(text).map_err(|error| Error::InvalidPolicy {
+    let refuse = |message: String| Error::InvalidPolicy {
         problems: vec![Problem {
             path: "$".to_owned(),
-            message: format!("not valid JSON: {error}"),
+            message,
         }],
-    })?;
-    let mut reader = Reader::default();
+    };
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(refuse(format!(
+            "the document is {} bytes, over the limit of {MAX_POLICY_BYTES} bytes",
+            text.len()
+        )));
+    }
+    // The mark says "this is UTF-8" and nothing else. RFC 8259 lets a
+    // parser ignore it, and refusing a policy for an invisible character
+    // helps no one.
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| refuse(format!("not valid JSON: {error}")))?;
+    let mut reader = Reader {
+        problems: duplicate_keys(text),
+    };
     let policy = reader.policy(&value);
     match policy {
         Some(policy) if reader.problems.is_empty() => Ok(policy),
@@ -37,9 +62,102 @@ pub(super) fn policy_from_json(text: &str) -> Result<Policy, Error> {
 
 /// Collects problems while reading; every reading method returns `None` when
 /// its part is unusable, after recording why.
-#[derive(Default)]
 struct Reader {
     problems: Vec<Problem>,
+}
+
+/// Every key given twice in one object, with its path, in document order.
+/// `{"ports": [22], "ports": []}` reads as a rule about no ports, so a
+/// duplicate is refused rather than resolved.
+fn duplicate_keys(text: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    // The text has already parsed as JSON, so the walk cannot fail; were it
+    // to, the parse before it would have reported the error.
+    let _ = KeyWalk {
+        path: "$".to_owned(),
+        problems: &mut problems,
+    }
+    .deserialize(&mut deserializer);
+    problems
+}
+
+/// A walk over raw JSON that keeps nothing but the duplicate keys it meets.
+struct KeyWalk<'p> {
+    path: String,
+    problems: &'p mut Vec<Problem>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyWalk<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyWalk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while items
+            .next_element_seed(KeyWalk {
+                path: index(&self.path, i),
+                problems: &mut *self.problems,
+            })?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<(), A::Error> {
+        let mut seen = BTreeSet::new();
+        while let Some(key) = entries.next_key::<String>()? {
+            let path = child(&self.path, &key);
+            if !seen.insert(key) {
+                self.problems.push(Problem {
+                    path: path.clone(),
+                    message: "appears twice in the same object; JSON readers keep only the last, so the first would be silently ignored".to_owned(),
+                });
+            }
+            entries.next_value_seed(KeyWalk {
+                path,
+                problems: &mut *self.problems,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// `$.a` for plain keys, `$["moat:env"]` for the rest, so every path can be
@@ -207,12 +325,17 @@ impl Reader {
             Some(value) => self.settings(value, "$.settings"),
             None => Some(Settings::default()),
         };
+        let exemptions = match map.get("exemptions") {
+            Some(value) => self.exemptions(value, "$.exemptions"),
+            None => Some(ExemptionRules::default()),
+        };
         let rules = map.get("rules").and_then(|v| self.rules(v, "$.rules"));
         Some(Policy {
             id: id?,
             version: version?,
             description,
             settings: settings?,
+            exemptions: exemptions?,
             rules: rules?,
         })
     }
@@ -264,6 +387,52 @@ impl Reader {
             }
         }
         ok.then_some(settings)
+    }
+
+    fn exemptions(&mut self, value: &Value, path: &str) -> Option<ExemptionRules> {
+        let map = self.object(value, path, fields::EXEMPTIONS)?;
+        let max_days = match map.get("maxDays") {
+            Some(value) => {
+                let days = value
+                    .as_u64()
+                    .filter(|days| (1..=u64::from(MAX_EXEMPTION_MAX_DAYS)).contains(days))
+                    .and_then(|days| u32::try_from(days).ok());
+                if days.is_none() {
+                    self.problem(
+                        child(path, "maxDays"),
+                        format!("must be a whole number of days from 1 to {MAX_EXEMPTION_MAX_DAYS}, found {value}"),
+                    );
+                }
+                days
+            }
+            None => Some(DEFAULT_EXEMPTION_MAX_DAYS),
+        };
+        let allowed_taggers = match map.get("allowedTaggers") {
+            Some(value) => self
+                .taggers(value, &child(path, "allowedTaggers"))
+                .map(Some),
+            None => Some(None),
+        };
+        Some(ExemptionRules {
+            max_days: max_days?,
+            allowed_taggers: allowed_taggers?,
+        })
+    }
+
+    fn taggers(&mut self, value: &Value, path: &str) -> Option<Vec<PrincipalPattern>> {
+        let texts = self.strings(value, path)?;
+        let mut ok = true;
+        let mut out = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            match PrincipalPattern::parse(text, &TAGGER_KINDS) {
+                Ok(pattern) => out.push(pattern),
+                Err(reason) => {
+                    self.problem(index(path, i), reason);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     fn rules(&mut self, value: &Value, path: &str) -> Option<Vec<Rule>> {
@@ -452,7 +621,7 @@ impl Reader {
             None => Some(defaults.width),
         };
         let allowlist = match map.get("allowlist") {
-            Some(value) => self.cidrs(value, &child(path, "allowlist")),
+            Some(value) => self.allowlist(value, &child(path, "allowlist")),
             None => Some(Vec::new()),
         };
         Some(PeerMatch {
@@ -508,12 +677,21 @@ impl Reader {
         }
     }
 
-    fn cidrs(&mut self, value: &Value, path: &str) -> Option<Vec<Cidr>> {
+    /// Trusted CIDRs. A `/0` would trust every address of its family and
+    /// so switch the rule off without saying so; it is refused.
+    fn allowlist(&mut self, value: &Value, path: &str) -> Option<Vec<Cidr>> {
         let texts = self.strings(value, path)?;
         let mut ok = true;
         let mut out = Vec::with_capacity(texts.len());
         for (i, text) in texts.iter().enumerate() {
             match Cidr::parse(text) {
+                Ok(cidr) if cidr.prefix() == 0 => {
+                    self.problem(
+                        index(path, i),
+                        format!("`{text}` trusts every address, which switches the rule off"),
+                    );
+                    ok = false;
+                }
                 Ok(cidr) => out.push(cidr),
                 Err(reason) => {
                     self.problem(index(path, i), reason);
