@@ -24,8 +24,11 @@ use crate::{ACCOUNT, Error, RegionStack, StackSpec};
 /// What a group in the scenario should end up as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
-    /// Left alone: compliant or exempted.
+    /// Left alone, quietly: compliant.
     Untouched,
+    /// Left alone, but announced once: an exemption is in force, and an
+    /// exemption is never silent.
+    Exempted,
     /// The opened rule is revoked.
     Revoked,
 }
@@ -85,7 +88,7 @@ pub async fn play(stack: &RegionStack) -> Result<Scenario, Error> {
         (
             "exempt",
             Opening::tcp(22, "0.0.0.0/0"),
-            Expect::Untouched,
+            Expect::Exempted,
             Some(EXEMPT_SSH),
         ),
     ];
@@ -383,6 +386,7 @@ fn judge(scenario: &Scenario, results: &[ExecutionResult], collected: &Collected
         checks.extend(match group.expect {
             Expect::Revoked => check_revoked(group, &outcome),
             Expect::Untouched => check_untouched(group, &outcome),
+            Expect::Exempted => check_exempted(group, &outcome),
         });
         if group.label == scenario.duplicated {
             checks.push(check_duplicate(group, &outcome));
@@ -550,7 +554,7 @@ fn violation(opening: &Opening, runs: &Runs) -> String {
 fn action(runs: &Runs) -> String {
     match (runs.verdict.as_str(), runs.revoked) {
         (verdict, n) if n > 0 => format!("{verdict}: revoked {n}"),
-        ("compliant", _) if runs.exempted > 0 => "none (exempt)".to_owned(),
+        (_, _) if runs.exempted > 0 => "none (exempt, announced)".to_owned(),
         (verdict, _) => format!("none ({verdict})"),
     }
 }
@@ -646,6 +650,31 @@ fn check_untouched(group: &DemoGroup, outcome: &GroupOutcome) -> Vec<Check> {
             format!("{label}: no Security Hub finding"),
             states.is_empty(),
             format!("workflow states {states:?}"),
+        ),
+    ]
+}
+
+/// A group whose opening is exempted: left as it is, no backup, and the
+/// exemption announced exactly once.
+fn check_exempted(group: &DemoGroup, outcome: &GroupOutcome) -> Vec<Check> {
+    let label = group.label;
+    let Stored { rules, backups } = &outcome.stored;
+    let count = outcome.notifications;
+    vec![
+        check(
+            format!("{label}: untouched"),
+            outcome.still_open(&group.made.rule_ids) && backups.is_empty(),
+            format!(
+                "{} rule(s), {} backup(s), verdict {}",
+                rules.len(),
+                backups.len(),
+                outcome.runs.verdict
+            ),
+        ),
+        check(
+            format!("{label}: the exemption is announced once"),
+            count == 1 && outcome.runs.exempted > 0,
+            format!("{count} received, {} exempted", outcome.runs.exempted),
         ),
     ]
 }
@@ -804,6 +833,19 @@ mod tests {
 
     fn passed(checks: &[Check]) -> Vec<bool> {
         checks.iter().map(|check| check.passed).collect()
+    }
+
+    #[test]
+    fn an_exempted_group_must_be_announced_once_and_left_open() {
+        let exempt = group("exempt", Expect::Exempted, "event-exempt");
+        let mut announced = left_alone();
+        announced.runs.exempted = 1;
+        announced.runs.verdict = "notify".into();
+        announced.notifications = 1;
+        assert_eq!(passed(&check_exempted(&exempt, &announced)), [true, true]);
+        let mut silent = announced.clone();
+        silent.notifications = 0;
+        assert_eq!(passed(&check_exempted(&exempt, &silent)), [true, false]);
     }
 
     #[test]
@@ -980,9 +1022,9 @@ mod tests {
 
         let mut exempt = left_alone();
         exempt.runs.exempted = 1;
-        let exempt_row = row(&group("exempt", Expect::Untouched, "e"), &exempt);
+        let exempt_row = row(&group("exempt", Expect::Exempted, "e"), &exempt);
         assert_eq!(exempt_row.violation, "tcp/22 from 0.0.0.0/0 (exempted)");
-        assert_eq!(exempt_row.action, "none (exempt)");
+        assert_eq!(exempt_row.action, "none (exempt, announced)");
         assert_eq!((exempt_row.rules_before, exempt_row.rules_after), (1, 1));
         assert_eq!(exempt_row.backup_id, "-");
 
