@@ -30,6 +30,8 @@ commands:
                          a throw-away group opened to SSH: fixed, backed up, announced, deleted
   sfn run <definition.json> [--input <json|@file>] [--function NAME=PATH]... [--virtual-time]
                          run a state machine on the local executor
+  sfn serve [--port P] [--virtual-time] [--function NAME=PATH]... [--aws-endpoint REGION=URL]...
+                         the Step Functions API on 127.0.0.1, for aws-sdk-sfn, the AWS CLI and Terraform
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
   package [--arch arm64|x86_64] [--function NAME]...
                          build the functions for Lambda: reproducible zips and target/lambda/manifest.json
