@@ -1,6 +1,8 @@
 //! Benchmarks of the executor, with plain std timing: transitions per second
 //! of a long Pass/Choice loop, and the overhead of a warm Lambda task (a
-//! one-Task execution on a warm environment, less a one-Pass execution).
+//! one-Task execution on a warm environment, less a one-Pass execution),
+//! and through the Step Functions endpoint, the time from sending
+//! `StartExecution` to the first Lambda invocation (`LambdaFunctionStarted`).
 //!
 //! Run with `cargo bench -p sfn-local`. The Lambda part needs the
 //! `test-function` example, which `cargo test -p sfn-local` builds.
@@ -9,8 +11,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use serde_json::json;
-use sfn_local::{Executor, ExecutorConfig, FunctionConfig, StateMachine};
+use sfn_local::{Executor, ExecutorConfig, FunctionConfig, Server, StateMachine};
 
 const LOOPS: u64 = 5_000;
 
@@ -99,6 +103,99 @@ async fn warm_lambda_overhead(binary: PathBuf) {
     );
 }
 
+/// Milliseconds from sending `StartExecution` to the execution's
+/// `LambdaFunctionStarted` (the invocation is handed to the function right
+/// after it), on a warm environment, and the StartExecution round trip.
+async fn served_start_to_invoke(binary: PathBuf) {
+    let config = ExecutorConfig {
+        functions: vec![FunctionConfig::new("probe", binary)],
+        virtual_time: true,
+        ..ExecutorConfig::default()
+    };
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), config)
+        .await
+        .expect("bind");
+    let sdk = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://{}", server.local_addr().expect("address")))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
+        .build();
+    let client = aws_sdk_sfn::Client::from_conf(sdk);
+    tokio::spawn(server.serve(std::future::pending()));
+    let task = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:probe", "End": true}}});
+    let machine = client
+        .create_state_machine()
+        .name("Task")
+        .definition(task.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/sfn-local")
+        .send()
+        .await
+        .expect("create")
+        .state_machine_arn;
+    // The first run starts the environment; every later one finds it warm.
+    let runs = 100;
+    let mut to_invoke = Vec::new();
+    let mut round_trip = Duration::ZERO;
+    for run in 0..=runs {
+        let sent_at = chrono::Utc::now();
+        let sent = Instant::now();
+        let execution = client
+            .start_execution()
+            .state_machine_arn(&machine)
+            .send()
+            .await
+            .expect("start")
+            .execution_arn;
+        round_trip += sent.elapsed();
+        let invoked = invoked_at(&client, &execution).await;
+        if run > 0 {
+            to_invoke.push(invoked - sent_at.timestamp_micros() as f64 / 1000.0);
+        }
+    }
+    to_invoke.sort_by(f64::total_cmp);
+    println!(
+        "served StartExecution -> first Lambda invoke (warm): mean {:.2} ms, median {:.2} ms over {runs} runs \
+         (history timestamps are whole milliseconds); StartExecution round trip {:.3} ms",
+        to_invoke.iter().sum::<f64>() / runs as f64,
+        to_invoke[runs / 2],
+        round_trip.as_secs_f64() * 1000.0 / (runs + 1) as f64,
+    );
+}
+
+/// When (ms since the epoch) the execution's Lambda task started, once
+/// the execution has succeeded.
+async fn invoked_at(client: &aws_sdk_sfn::Client, execution: &str) -> f64 {
+    for _ in 0..1000 {
+        let described = client
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .expect("describe");
+        if described.status == ExecutionStatus::Succeeded {
+            let history = client
+                .get_execution_history()
+                .execution_arn(execution)
+                .send()
+                .await
+                .expect("history");
+            let started = history
+                .events
+                .iter()
+                .find(|e| e.r#type == HistoryEventType::LambdaFunctionStarted);
+            return started
+                .expect("LambdaFunctionStarted")
+                .timestamp
+                .as_secs_f64()
+                * 1000.0;
+        }
+        assert_eq!(described.status, ExecutionStatus::Running, "{described:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("{execution} did not succeed within 1000 polls");
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,7 +203,10 @@ fn main() {
         .expect("runtime");
     runtime.block_on(transitions_per_second());
     match test_function() {
-        Some(binary) => runtime.block_on(warm_lambda_overhead(binary)),
+        Some(binary) => {
+            runtime.block_on(warm_lambda_overhead(binary.clone()));
+            runtime.block_on(served_start_to_invoke(binary));
+        }
         None => println!("warm lambda task: skipped, the test-function example is not built"),
     }
 }

@@ -30,7 +30,7 @@ pub struct HistoryEvent {
 impl HistoryEvent {
     /// The name of the details field for this event type, following the
     /// API's naming (`stateEnteredEventDetails` for every `*StateEntered`).
-    fn details_key(&self) -> String {
+    pub(crate) fn details_key(&self) -> String {
         let t = self.event_type.as_str();
         if t.ends_with("StateEntered") {
             return "stateEnteredEventDetails".to_owned();

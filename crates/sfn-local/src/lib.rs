@@ -40,6 +40,11 @@
 //! `local-stack`'s `Pipeline` builds the same from `infra/stack.json`, with
 //! each function's settings and environment.
 //!
+//! `Server` serves AWS's Step Functions API (the JSON protocol) on
+//! loopback in front of one `Executor`, so `aws-sdk-sfn`, the AWS CLI and
+//! Terraform create state machines and run executions locally; the
+//! actions it serves are `server::ACTIONS`. `cargo xtask sfn serve` runs it.
+//!
 //! Invariants: the executor never calls real AWS (a region without a local
 //! endpoint fails the task); every function process it starts is killed
 //! once the last clone of the `Executor` is dropped, and `shutdown` kills
@@ -62,6 +67,7 @@ mod intrinsics;
 mod lambda;
 mod path;
 mod retry;
+pub mod server;
 mod template;
 
 use std::collections::HashMap;
@@ -71,10 +77,12 @@ use serde_json::Value;
 pub use asl::StateMachine;
 pub use error::Error;
 pub use executor::{
-    DescribeExecution, Execution, ExecutionResult, ExecutionStatus, Executor, ExecutorConfig,
+    DescribeExecution, Execution, ExecutionControl, ExecutionResult, ExecutionStatus, Executor,
+    ExecutorConfig,
 };
 pub use history::HistoryEvent;
 pub use lambda::{FunctionConfig, InvocationReport, LogSink};
+pub use server::Server;
 
 impl StateMachine {
     /// Reads a definition, replacing `${Name}` placeholders from

@@ -23,7 +23,7 @@ use crate::retry::{Catcher, Retrier};
 use crate::template::Template;
 
 pub use graph::unreachable_states;
-pub(crate) use validate::{parse, substitute};
+pub(crate) use validate::{check, parse, substitute};
 
 /// A block of states: the whole machine, a Parallel branch or a Map's
 /// ItemProcessor.
@@ -150,4 +150,7 @@ pub struct StateMachine {
     pub(crate) root: Block,
     /// The machine's `TimeoutSeconds`.
     pub(crate) timeout: Option<Duration>,
+    /// The execution role, when the machine has its own (one created
+    /// through the Step Functions endpoint); otherwise the executor's.
+    pub(crate) role_arn: Option<String>,
 }

@@ -876,9 +876,18 @@ pub(crate) fn substitute(
 
 /// Reads a definition and validates it. `Err` holds AWS's message.
 pub(crate) fn parse(name: &str, text: &str) -> Result<StateMachine, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        format!("Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION: {e}'")
-    })?;
+    check(name, text).map_err(|problems| {
+        let quoted: Vec<String> = problems.iter().map(|p| format!("'{p}'")).collect();
+        format!("Invalid State Machine Definition: {}", quoted.join(", "))
+    })
+}
+
+/// `parse` with the problems as a list, each `CODE: message at /pointer`
+/// (a JSON syntax error has no pointer), for `ValidateStateMachineDefinition`'s
+/// diagnostics.
+pub(crate) fn check(name: &str, text: &str) -> Result<StateMachine, Vec<String>> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| vec![format!("INVALID_JSON_DESCRIPTION: {e}")])?;
     let mut checker = Checker {
         problems: Vec::new(),
     };
@@ -909,14 +918,9 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<StateMachine, String> {
             name: name.to_owned(),
             root,
             timeout,
+            role_arn: None,
         }),
-        _ => {
-            let quoted: Vec<String> = checker.problems.iter().map(|p| format!("'{p}'")).collect();
-            Err(format!(
-                "Invalid State Machine Definition: {}",
-                quoted.join(", ")
-            ))
-        }
+        _ => Err(checker.problems),
     }
 }
 

@@ -12,6 +12,11 @@
 //! `context` (the `$$` object and the path steps), `states` (each state
 //! type, Retry and Catch), `task` (Lambda and the service integrations) and
 //! `parallel` and `map` (the states that run threads of their own).
+//!
+//! A running execution can be watched and stopped from outside through its
+//! `ExecutionControl`, which is what the Step Functions endpoint
+//! (`server`) serves `DescribeExecution`, `GetExecutionHistory` and
+//! `StopExecution` from while the execution runs.
 
 mod context;
 mod map;
@@ -22,12 +27,13 @@ mod task;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 use crate::asl::{Block, StateMachine};
 use crate::clock::Clock;
@@ -79,6 +85,8 @@ pub enum ExecutionStatus {
     Failed,
     /// Ran past the state machine's `TimeoutSeconds`.
     TimedOut,
+    /// Stopped by `ExecutionControl::stop` (`StopExecution`).
+    Aborted,
 }
 
 /// The `DescribeExecution` view of a finished execution.
@@ -132,6 +140,7 @@ impl ExecutionResult {
 /// A running execution.
 pub struct Execution {
     handle: tokio::task::JoinHandle<ExecutionResult>,
+    control: ExecutionControl,
 }
 
 impl Execution {
@@ -141,6 +150,56 @@ impl Execution {
             Ok(result) => result,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
+    }
+
+    /// A handle that watches and stops the execution, and outlives `wait`.
+    pub fn control(&self) -> ExecutionControl {
+        self.control.clone()
+    }
+}
+
+/// Why an execution was stopped: the `error` and `cause` of `StopExecution`.
+#[derive(Debug)]
+struct Abort {
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+/// What can be seen of and done to an execution while it runs: its ARN,
+/// its start, the history so far, and stopping it. Cheap to clone.
+#[derive(Clone)]
+pub struct ExecutionControl {
+    arn: Arc<str>,
+    start: DateTime<Utc>,
+    history: Arc<History>,
+    // Taken by the first `stop`; a closed channel (the execution ended)
+    // makes `stop` a no-op, so stopping twice or too late is harmless.
+    stop: Arc<Mutex<Option<oneshot::Sender<Abort>>>>,
+}
+
+impl ExecutionControl {
+    /// The execution's ARN.
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// When the execution started.
+    pub fn start_date(&self) -> DateTime<Utc> {
+        self.start
+    }
+
+    /// The history events recorded so far.
+    pub fn events(&self) -> Vec<HistoryEvent> {
+        self.history.events()
+    }
+
+    /// Stops the execution as `StopExecution` does: the state in progress
+    /// is abandoned (a function inside an invocation is killed with its
+    /// environment) and `ExecutionAborted` ends the history. Returns false
+    /// when the execution had already ended or been stopped.
+    pub fn stop(&self, error: Option<String>, cause: Option<String>) -> bool {
+        let sender = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        sender.is_some_and(|s| s.send(Abort { error, cause }).is_ok())
     }
 }
 
@@ -187,24 +246,25 @@ impl Executor {
     ) -> Execution {
         let config = &self.inner.config;
         let name = name.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        let machine_arn = format!(
-            "arn:aws:states:{}:{}:stateMachine:{}",
-            config.region, config.account_id, machine.name
-        );
-        let arn = format!(
-            "arn:aws:states:{}:{}:execution:{}:{}",
-            config.region, config.account_id, machine.name, name
-        );
+        let (stop, stopped) = oneshot::channel();
         let run = Run {
             inner: self.inner.clone(),
-            history: History::default(),
+            history: Arc::new(History::default()),
             machine: Arc::new(machine.clone()),
-            machine_arn,
-            arn,
+            machine_arn: machine_arn(config, &machine.name),
+            arn: execution_arn(config, &machine.name, &name),
             name,
+            start: Utc::now(),
+        };
+        let control = ExecutionControl {
+            arn: run.arn.as_str().into(),
+            start: run.start,
+            history: run.history.clone(),
+            stop: Arc::new(Mutex::new(Some(stop))),
         };
         Execution {
-            handle: tokio::spawn(run.execute(input)),
+            handle: tokio::spawn(run.execute(input, stopped)),
+            control,
         }
     }
 
@@ -236,14 +296,31 @@ impl Executor {
     }
 }
 
+/// `arn:aws:states:<region>:<account>:stateMachine:<machine>`.
+pub(crate) fn machine_arn(config: &ExecutorConfig, machine: &str) -> String {
+    format!(
+        "arn:aws:states:{}:{}:stateMachine:{machine}",
+        config.region, config.account_id
+    )
+}
+
+/// `arn:aws:states:<region>:<account>:execution:<machine>:<name>`.
+pub(crate) fn execution_arn(config: &ExecutorConfig, machine: &str, name: &str) -> String {
+    format!(
+        "arn:aws:states:{}:{}:execution:{machine}:{name}",
+        config.region, config.account_id
+    )
+}
+
 /// One execution in progress.
 struct Run {
     inner: Arc<Inner>,
-    history: History,
+    history: Arc<History>,
     machine: Arc<StateMachine>,
     machine_arn: String,
     arn: String,
     name: String,
+    start: DateTime<Utc>,
 }
 
 /// A thread of the execution: the main flow, a branch or an iteration.
@@ -252,6 +329,14 @@ struct Run {
 struct Thread {
     clock: Clock,
     last: u64,
+}
+
+/// How the main flow ended: it ran to its end, ran past the machine's
+/// TimeoutSeconds, or was stopped from outside.
+enum Outcome {
+    Ended(Result<Value, Failure>),
+    TimedOut,
+    Aborted(Abort),
 }
 
 /// How an execution stopped, as `DescribeExecution` reports it.
@@ -288,22 +373,39 @@ impl Run {
         id
     }
 
-    async fn execute(self, input: Value) -> ExecutionResult {
+    /// The role executions of this machine run as.
+    fn role_arn(&self) -> &str {
+        self.machine
+            .role_arn
+            .as_deref()
+            .unwrap_or(&self.inner.config.role_arn)
+    }
+
+    async fn execute(self, input: Value, stopped: oneshot::Receiver<Abort>) -> ExecutionResult {
         let mut thread = Thread {
             clock: Clock::new(self.inner.config.virtual_time),
             last: 0,
         };
-        let start = thread.clock.now();
+        let start = self.start;
         let input_text = input.to_string();
         self.record(
             &mut thread,
             "ExecutionStarted",
-            Some(json!({"input": input_text, "inputDetails": {"truncated": false}, "roleArn": self.inner.config.role_arn})),
+            Some(json!({"input": input_text, "inputDetails": {"truncated": false}, "roleArn": self.role_arn()})),
         );
         let base = self.base_context(&input, start);
         let machine = self.machine.clone();
-        let run = self.run_block(&machine.root, input, &mut thread, &base);
-        let outcome = within(machine.timeout, run).await;
+        let run = within(
+            machine.timeout,
+            self.run_block(&machine.root, input, &mut thread, &base),
+        );
+        // A closed channel (nobody can stop the execution any more) only
+        // disables the stop branch; dropping `run` on a stop abandons the
+        // state in progress, as AWS does.
+        let outcome = tokio::select! {
+            outcome = run => outcome.map_or(Outcome::TimedOut, Outcome::Ended),
+            Ok(abort) = stopped => Outcome::Aborted(abort),
+        };
         let stop = self.record_stop(&mut thread, outcome);
         ExecutionResult {
             description: DescribeExecution {
@@ -329,7 +431,7 @@ impl Run {
                 "Id": self.arn,
                 "Input": input,
                 "Name": self.name,
-                "RoleArn": self.inner.config.role_arn,
+                "RoleArn": self.role_arn(),
                 "StartTime": timestamp(start),
                 "RedriveCount": 0,
             },
@@ -337,11 +439,11 @@ impl Run {
         })
     }
 
-    /// Records the last event: `ExecutionSucceeded`, `ExecutionFailed`, or
-    /// `ExecutionTimedOut` when `outcome` is `None`.
-    fn record_stop(&self, thread: &mut Thread, outcome: Option<Result<Value, Failure>>) -> Stop {
+    /// Records the last event: `ExecutionSucceeded`, `ExecutionFailed`,
+    /// `ExecutionTimedOut` or `ExecutionAborted`.
+    fn record_stop(&self, thread: &mut Thread, outcome: Outcome) -> Stop {
         match outcome {
-            Some(Ok(output)) => {
+            Outcome::Ended(Ok(output)) => {
                 let text = output.to_string();
                 self.record(
                     thread,
@@ -355,7 +457,7 @@ impl Run {
                     cause: None,
                 }
             }
-            Some(Err(failure)) => {
+            Outcome::Ended(Err(failure)) => {
                 // A Fail state without Error fails with no error name at
                 // all: AWS records `"executionFailedEventDetails": {}`.
                 let mut details = json!({});
@@ -373,7 +475,8 @@ impl Run {
                     cause: failure.cause,
                 }
             }
-            None => {
+            Outcome::Aborted(abort) => self.record_abort(thread, abort),
+            Outcome::TimedOut => {
                 self.record(
                     thread,
                     "ExecutionTimedOut",
@@ -386,6 +489,24 @@ impl Run {
                     cause: None,
                 }
             }
+        }
+    }
+
+    /// `ExecutionAborted`, with the error and cause `StopExecution` gave.
+    fn record_abort(&self, thread: &mut Thread, abort: Abort) -> Stop {
+        let mut details = json!({});
+        if let Some(error) = &abort.error {
+            details["error"] = json!(error);
+        }
+        if let Some(cause) = &abort.cause {
+            details["cause"] = json!(cause);
+        }
+        self.record(thread, "ExecutionAborted", Some(details));
+        Stop {
+            status: ExecutionStatus::Aborted,
+            output: None,
+            error: abort.error,
+            cause: abort.cause,
         }
     }
 
