@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
+use moat_stack::{Settings, StackSpec};
 use serde_json::{Value, json};
 use sfn_local::{Executor, ExecutorConfig, FunctionConfig, StateMachine};
 use sha2::{Digest, Sha256};
@@ -178,11 +179,10 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
             }
         );
     }
-    let root = local_aws::workspace_root();
+    let root = moat_stack::workspace_root();
     let out = root.join(&options.out);
-    let stack = read_stack(&root)?;
-    let all = function_specs(&stack)?;
-    let functions = select(&all, &options.functions)?;
+    let stack = StackSpec::load()?;
+    let functions = select(&stack, &options.functions)?;
     let arch = options.arch;
 
     step(&format!("rust target {}", arch.triple()), || {
@@ -197,15 +197,15 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     let build_time = build_time.elapsed();
     let mut artifacts = Vec::new();
     for function in &functions {
-        let artifact = step(&format!("zip {}", function.name), || {
-            package_one(&root, &out, arch, &function.name)
+        let artifact = step(&format!("zip {function}"), || {
+            package_one(&root, &out, arch, function)
         })?;
         artifacts.push(artifact);
     }
     let manifest_path = out.join("manifest.json");
     step(&format!("write {}", manifest_path.display()), || {
-        let names: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
-        write_manifest(&manifest_path, &artifacts, &names)
+        let known: Vec<&str> = stack.functions.keys().map(String::as_str).collect();
+        write_manifest(&manifest_path, &artifacts, &known)
     })?;
     let measurements = if options.measure {
         measure(&stack, &functions, &out)?
@@ -242,78 +242,22 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-/// A function as `infra/stack.json` describes it.
-#[derive(Debug, Clone, PartialEq)]
-struct FunctionSpec {
-    name: String,
-    memory_mb: u32,
-    timeout_seconds: u64,
-    /// Environment variable -> the stack setting that fills it.
-    environment: BTreeMap<String, String>,
-}
-
-fn read_stack(root: &Path) -> anyhow::Result<Value> {
-    let path = root.join("infra/stack.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
-}
-
-/// The stack's `functions`, in the stack's order.
-fn function_specs(stack: &Value) -> anyhow::Result<Vec<FunctionSpec>> {
-    let functions = stack
-        .get("functions")
-        .and_then(Value::as_object)
-        .context("infra/stack.json has no `functions` object")?;
-    functions
-        .iter()
-        .map(|(name, spec)| {
-            let number = |key: &str| {
-                spec.get(key).and_then(Value::as_u64).with_context(|| {
-                    format!("functions.{name}.{key} in infra/stack.json is not a number")
-                })
-            };
-            let environment = match spec.get("environment") {
-                None => BTreeMap::new(),
-                Some(Value::Object(map)) => map
-                    .iter()
-                    .map(|(var, setting)| {
-                        let setting = setting.as_str().with_context(|| {
-                            format!("functions.{name}.environment.{var} in infra/stack.json is not a setting name")
-                        })?;
-                        Ok((var.clone(), setting.to_owned()))
-                    })
-                    .collect::<anyhow::Result<_>>()?,
-                Some(_) => bail!("functions.{name}.environment in infra/stack.json is not an object"),
-            };
-            Ok(FunctionSpec {
-                name: name.clone(),
-                memory_mb: u32::try_from(number("memoryMb")?)
-                    .with_context(|| format!("functions.{name}.memoryMb is too large"))?,
-                timeout_seconds: number("timeoutSeconds")?,
-                environment,
-            })
-        })
-        .collect()
-}
-
-/// The functions `--function` asked for (each once), or all of them.
-fn select(all: &[FunctionSpec], wanted: &[String]) -> anyhow::Result<Vec<FunctionSpec>> {
-    if wanted.is_empty() {
-        return Ok(all.to_vec());
-    }
+/// The functions `--function` asked for (each once, in the stack's order),
+/// or all of them.
+fn select(stack: &StackSpec, wanted: &[String]) -> anyhow::Result<Vec<String>> {
     for name in wanted {
-        if !all.iter().any(|f| &f.name == name) {
-            let known: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
+        if !stack.functions.contains_key(name) {
+            let known: Vec<&str> = stack.functions.keys().map(String::as_str).collect();
             bail!(
                 "--function {name}: infra/stack.json has no such function (it has {})",
                 known.join(", ")
             );
         }
     }
-    Ok(all
-        .iter()
-        .filter(|f| wanted.contains(&f.name))
+    Ok(stack
+        .functions
+        .keys()
+        .filter(|name| wanted.is_empty() || wanted.contains(name))
         .cloned()
         .collect())
 }
@@ -371,7 +315,7 @@ fn build(
     root: &Path,
     tools: &Path,
     arch: Arch,
-    functions: &[FunctionSpec],
+    functions: &[String],
     out: &Path,
 ) -> anyhow::Result<()> {
     let mut command = Command::new(tools.join("cargo-lambda"));
@@ -388,7 +332,7 @@ fn build(
         .arg(out)
         .current_dir(root);
     for function in functions {
-        command.args(["--package", &function.name]);
+        command.args(["--package", function]);
     }
     for (key, value) in build_env(root, tools, &cargo_home()?)? {
         command.env(key, value);
@@ -580,23 +524,23 @@ struct Measurement {
 }
 
 fn measure(
-    stack: &Value,
-    functions: &[FunctionSpec],
+    stack: &StackSpec,
+    functions: &[String],
     out: &Path,
 ) -> anyhow::Result<BTreeMap<String, Measurement>> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let mut measurements = BTreeMap::new();
     for function in functions {
-        let binary = out.join(&function.name).join("bootstrap");
+        let binary = out.join(function).join("bootstrap");
         let measurement = step(
-            &format!("measure {} ({COLD_STARTS} cold starts)", function.name),
+            &format!("measure {function} ({COLD_STARTS} cold starts)"),
             || runtime.block_on(measure_one(stack, function, &binary)),
         )?;
         eprintln!(
-            "package: {}: init {:.1} ms (median), max RSS {} MB",
-            function.name, measurement.init_ms, measurement.max_rss_mb
+            "package: {function}: init {:.1} ms (median), max RSS {} MB",
+            measurement.init_ms, measurement.max_rss_mb
         );
-        measurements.insert(function.name.clone(), measurement);
+        measurements.insert(function.clone(), measurement);
     }
     Ok(measurements)
 }
@@ -605,29 +549,22 @@ fn measure(
 /// executor, with one event it cannot read (a JSON string): the figures are
 /// those of reaching the first `next` call, and the event fails at once
 /// without a call to AWS.
-async fn measure_one(
-    stack: &Value,
-    spec: &FunctionSpec,
-    binary: &Path,
-) -> anyhow::Result<Measurement> {
+async fn measure_one(stack: &StackSpec, name: &str, binary: &Path) -> anyhow::Result<Measurement> {
     let defaults = ExecutorConfig::default();
-    let mut function = FunctionConfig::new(&spec.name, binary)
-        .memory_mb(spec.memory_mb)
+    let spec = &stack.functions[name];
+    let settings = stand_in_settings(stack, &defaults.account_id, &defaults.region);
+    let memory_mb = u32::try_from(spec.memory_mb)
+        .with_context(|| format!("functions.{name}.memoryMb is too large"))?;
+    let mut function = FunctionConfig::new(name, binary)
+        .memory_mb(memory_mb)
         .timeout(Duration::from_secs(spec.timeout_seconds))
         .env("AWS_ENDPOINT_URL", closed_endpoint()?);
-    for (var, setting) in &spec.environment {
-        let value = stand_in(stack, setting, &defaults.account_id, &defaults.region)
-            .with_context(|| {
-                format!(
-                    "no stand-in value for the setting `{setting}` ({var} of {}): teach package::stand_in it",
-                    spec.name
-                )
-            })?;
-        function = function.env(var, value);
+    for (variable, value) in stack.function_environment(name, &settings)? {
+        function = function.env(variable, value);
     }
     let arn = format!(
-        "arn:aws:lambda:{}:{}:function:{}",
-        defaults.region, defaults.account_id, spec.name
+        "arn:aws:lambda:{}:{}:function:{name}",
+        defaults.region, defaults.account_id
     );
     let definition = json!({
         "Comment": "cargo xtask package --measure: one cold invocation",
@@ -652,8 +589,7 @@ async fn measure_one(
             .and_then(|report| report.init_duration_ms)
             .with_context(|| {
                 format!(
-                    "{} ({}) stopped before its first `next` call: {} {}",
-                    spec.name,
+                    "{name} ({}) stopped before its first `next` call: {} {}",
                     binary.display(),
                     result.description.error.unwrap_or_default(),
                     result.description.cause.unwrap_or_default()
@@ -676,32 +612,21 @@ fn closed_endpoint() -> anyhow::Result<String> {
     Ok(format!("http://127.0.0.1:{port}"))
 }
 
-/// A value the functions accept for a stack setting, standing in for what
-/// Terraform fills in: the stack's own names, ARNs built from them.
-fn stand_in(stack: &Value, setting: &str, account: &str, region: &str) -> Option<String> {
-    let fill = |text: &str| {
-        text.replace("{account}", account)
-            .replace("{region}", region)
-    };
-    if let Some(text) = stack.get(setting).and_then(Value::as_str) {
-        return Some(fill(text));
-    }
-    if let Some(topic) = setting
-        .strip_suffix("Arn")
-        .filter(|key| key.ends_with("Topic"))
-        .and_then(|key| stack.get(key))
-        .and_then(Value::as_str)
-    {
-        return Some(format!("arn:aws:sns:{region}:{account}:{}", fill(topic)));
-    }
-    match setting {
-        "selfRoleArns" => Some(format!(
-            "arn:aws:iam::*:role/{}",
-            stack.get("remediationRole")?.as_str()?
-        )),
-        "securityHub" => Some("enabled".to_owned()),
-        "memberRoleName" | "externalId" => Some("moat-measure".to_owned()),
-        _ => None,
+/// Settings as Terraform fills them in for a deployment (the stack's names,
+/// ARNs made from them, a member role and Security Hub on), so that each
+/// function reads and checks its whole configuration at init, as in Lambda.
+fn stand_in_settings(stack: &StackSpec, account: &str, region: &str) -> Settings {
+    let topic_arn = |topic: &str| format!("arn:aws:sns:{region}:{account}:{topic}");
+    Settings {
+        records_table: stack.records_table.clone(),
+        policy_bucket: stack.policy_bucket_in(account, region),
+        policy_key: stack.policy_key.clone(),
+        notification_topic_arn: topic_arn(&stack.notification_topic),
+        escalation_topic_arn: topic_arn(&stack.escalation_topic),
+        self_role_arns: stack.self_role_pattern(),
+        member_role_name: Some("moat-member".to_owned()),
+        external_id: Some("moat-package-measure".to_owned()),
+        security_hub: Some("enabled".to_owned()),
     }
 }
 
@@ -847,16 +772,14 @@ mod tests {
 
     #[test]
     fn unknown_functions_are_refused_by_name() {
-        let stack = read_stack(&local_aws::workspace_root()).unwrap();
-        let all = function_specs(&stack).unwrap();
-        let error = select(&all, &["detcet".to_owned()])
+        let stack = StackSpec::load().unwrap();
+        let error = select(&stack, &["detcet".to_owned()])
             .unwrap_err()
             .to_string();
         assert!(error.contains("--function detcet"), "{error}");
-        let picked = select(&all, &["notify".to_owned(), "detect".to_owned()]).unwrap();
-        let names: Vec<&str> = picked.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names.len(), 2);
-        assert!(names.contains(&"detect") && names.contains(&"notify"));
+        let picked = select(&stack, &["notify".to_owned(), "detect".to_owned()]).unwrap();
+        assert_eq!(picked, ["detect", "notify"], "the stack's order, each once");
+        assert_eq!(select(&stack, &[]).unwrap().len(), stack.functions.len());
     }
 
     #[test]
@@ -953,22 +876,20 @@ mod tests {
     }
 
     #[test]
-    fn every_setting_of_the_stack_has_a_stand_in() {
-        let stack = read_stack(&local_aws::workspace_root()).unwrap();
-        let functions = function_specs(&stack).unwrap();
-        assert!(!functions.is_empty());
-        for function in &functions {
-            for setting in function.environment.values() {
-                let value = stand_in(&stack, setting, "123456789012", "us-east-1");
-                assert!(value.is_some(), "{}: {setting}", function.name);
-                assert!(
-                    !value.unwrap().contains('{'),
-                    "{setting} keeps a placeholder"
-                );
+    fn measurement_gives_every_function_its_whole_environment() {
+        let stack = StackSpec::load().unwrap();
+        let settings = stand_in_settings(&stack, "123456789012", "us-east-1");
+        for (name, spec) in &stack.functions {
+            let environment = stack.function_environment(name, &settings).unwrap();
+            let variables: Vec<&String> = environment.iter().map(|(v, _)| v).collect();
+            let declared: Vec<&String> = spec.environment.keys().collect();
+            assert_eq!(variables, declared, "{name}");
+            for (variable, value) in &environment {
+                assert!(!value.contains('{'), "{name}: {variable}={value}");
             }
         }
         assert_eq!(
-            stand_in(&stack, "notificationTopicArn", "123456789012", "us-east-1").unwrap(),
+            settings.notification_topic_arn,
             "arn:aws:sns:us-east-1:123456789012:moat-notifications"
         );
     }
