@@ -33,7 +33,7 @@ commands:
   sfn serve [--port P] [--virtual-time] [--function NAME=PATH]... [--aws-endpoint REGION=URL]...
                          the Step Functions API on 127.0.0.1, for aws-sdk-sfn, the AWS CLI and Terraform
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
-  package [--arch arm64|x86_64] [--function NAME]...
+  package [--arch arm64|x86_64] [--out DIR] [--function NAME]... [--measure]
                          build the functions for Lambda: reproducible zips and target/lambda/manifest.json
   policy validate <file>
   policy eval --policy <file> --group <file> [--today YYYY-MM-DD]
