@@ -2,9 +2,11 @@
 //! region of `infra/stack.json` and sfn-local's Step Functions endpoint (moto
 //! cannot validate state machine definitions), with the root
 //! `infra/tests/local-apply` composing the real central and member modules.
-//! The test checks what Terraform made through the SDK, runs one change
-//! through the state machine Terraform made, with the real function binaries
-//! and the environment Terraform gave each function, and destroys it all.
+//! The test checks what Terraform made through the SDK, plays the demo's
+//! scenario (`local_stack::demo`) in the member account through the state
+//! machine Terraform made, with the real function binaries and the
+//! environment Terraform gave each function, checks its outcome as the demo
+//! does, and destroys it all.
 //!
 //! What moto cannot do, and how the test gets around it:
 //! - global tables: the root stands in for `modules/data` with one table per
@@ -30,11 +32,15 @@ use std::time::{Duration, Instant};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use local_aws::Moto;
+use local_stack::changes::{Changes, Made};
+use local_stack::demo::{self, Scenario, Site};
 use local_stack::{ACCOUNT, StackSpec};
 use moat_aws::Aws;
-use moat_aws::records::{DynamoRecords, Records};
 use serde_json::{Value, json};
-use sfn_local::{ExecutorConfig, FunctionConfig, LogSink, Server};
+use sfn_local::{
+    DescribeExecution, ExecutionResult, ExecutionStatus, ExecutorConfig, FunctionConfig, LogSink,
+    Server,
+};
 use tokio::process::Command;
 
 /// The root this test applies, relative to `infra/`.
@@ -53,7 +59,7 @@ const EXECUTION_TIMEOUT: Duration = Duration::from_secs(240);
 const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terraform_applies_both_regions_and_its_state_machine_fixes_an_open_group() {
+async fn terraform_applies_both_regions_and_its_state_machine_plays_the_demo_scenario() {
     let spec = StackSpec::load().unwrap_or_else(|error| panic!("{error}"));
     assert_function_binaries_built(&spec);
     let work = WorkDir::new();
@@ -76,9 +82,9 @@ async fn terraform_applies_both_regions_and_its_state_machine_fixes_an_open_grou
     if resources_ok {
         let primary = InRegion::new(&spec, &outputs, &regions[0]);
         let started = Instant::now();
-        run_one_change(&mut checks, &primary, &member_config, &stack.launchers).await;
+        run_scenario(&mut checks, &primary, &member_config, &stack.launchers).await;
         eprintln!(
-            "one change through the Terraform-made state machine: {:.1} s",
+            "the demo scenario through the Terraform-made state machine: {:.1} s",
             started.elapsed().as_secs_f64()
         );
     }
@@ -909,10 +915,12 @@ async fn check_member(
     );
 }
 
-/// A world-open SSH rule on a group in the member account, in the primary
-/// region, sent through the state machine Terraform made: the rule must be
-/// revoked and the backup be in the table Terraform made.
-async fn run_one_change(
+/// The demo's scenario on the stack Terraform made: five groups in the
+/// member account changed as an engineer would, each change's event (one of
+/// them twice) sent through the Terraform-made state machine, and the
+/// outcome checked as `cargo xtask demo` checks it, from EC2, the table
+/// Terraform made, its notification topic and the member's Security Hub.
+async fn run_scenario(
     checks: &mut Checks,
     primary: &InRegion<'_>,
     member: &aws_config::SdkConfig,
@@ -920,10 +928,82 @@ async fn run_one_change(
 ) {
     write_launchers(primary, launchers).await;
     prepare_for_a_change(checks, primary, member).await;
-    let open = open_ssh_to_the_world(member, &primary.name).await;
-    if run_execution(checks, primary, &open.event).await {
-        check_rule_revoked(checks, member, &open).await;
-        check_backup(checks, primary, &open).await;
+    let site = scenario_site(primary, member).await;
+    let scenario = demo::play_with(&Changes::undelivered(member, MEMBER_ACCOUNT))
+        .await
+        .unwrap_or_else(|error| panic!("playing the scenario: {error}"));
+    let mut results = Vec::new();
+    for made in deliveries(&scenario) {
+        results.push(run_execution(primary, &made.eventbridge_event()).await);
+    }
+    let outcome = demo::verify_at(&site, &scenario, &results)
+        .await
+        .unwrap_or_else(|error| panic!("reading the scenario's outcome: {error}"));
+    for check in outcome.checks {
+        checks.check(check.passed, || {
+            format!("{}: {}", check.claim, check.detail)
+        });
+    }
+}
+
+/// Every change of the scenario once, then the duplicated one again, as
+/// EventBridge's at-least-once delivery would hand them to the rule's
+/// target.
+fn deliveries(scenario: &Scenario) -> Vec<&Made> {
+    let mut made: Vec<&Made> = scenario.groups.iter().map(|group| &group.made).collect();
+    made.extend(
+        scenario
+            .groups
+            .iter()
+            .filter(|group| group.label == scenario.duplicated)
+            .map(|group| &group.made),
+    );
+    made
+}
+
+/// Where the scenario is read back: the member account's groups and
+/// Security Hub, and in the central account the table Terraform made and a
+/// queue subscribed to its notification topic, as an operator subscribes
+/// (infra/README.md).
+async fn scenario_site(primary: &InRegion<'_>, member: &aws_config::SdkConfig) -> Site {
+    let central = primary.region.config.clone();
+    let sqs = aws_sdk_sqs::Client::new(&central);
+    let inbox = sqs
+        .create_queue()
+        .queue_name("terraform-apply-notification-inbox")
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("CreateQueue: {error:?}"));
+    let inbox_url = inbox
+        .queue_url()
+        .expect("CreateQueue gives a URL")
+        .to_owned();
+    let inbox_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&inbox_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GetQueueAttributes: {error:?}"))
+        .attributes()
+        .and_then(|attributes| attributes.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .expect("a queue has an ARN");
+    aws_sdk_sns::Client::new(&central)
+        .subscribe()
+        .topic_arn(primary.output("notification_topic_arn"))
+        .protocol("sqs")
+        .endpoint(inbox_arn)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("Subscribe: {error:?}"));
+    Site {
+        region: primary.name.clone(),
+        account: MEMBER_ACCOUNT.to_owned(),
+        member: member.clone(),
+        central,
+        records_table: primary.output("records_table").to_owned(),
+        notification_inbox_url: inbox_url,
     }
 }
 
@@ -994,9 +1074,10 @@ async fn prepare_for_a_change(
 }
 
 /// Starts the Terraform-made state machine on the event, as the central
-/// rule's target would, and waits for it to end. Gives whether it
-/// succeeded; a failed execution is a failed check that shows its history.
-async fn run_execution(checks: &mut Checks, primary: &InRegion<'_>, event: &Value) -> bool {
+/// rule's target would, and waits for it to end. Gives the execution as
+/// the local executor reports one, for the demo's checks; a failed one's
+/// history goes to stderr.
+async fn run_execution(primary: &InRegion<'_>, event: &Value) -> ExecutionResult {
     let sfn = aws_sdk_sfn::Client::new(&primary.region.states.sdk_config(primary.region.config));
     let started = sfn
         .start_execution()
@@ -1007,20 +1088,45 @@ async fn run_execution(checks: &mut Checks, primary: &InRegion<'_>, event: &Valu
         .unwrap_or_else(|error| panic!("StartExecution: {error:?}"));
     let execution_arn = started.execution_arn();
     let description = wait_for_execution(&sfn, execution_arn).await;
-    let status = description.status().as_str().to_owned();
-    if status != "SUCCEEDED" {
+    let status = execution_status(description.status());
+    if status != ExecutionStatus::Succeeded {
         let steps = execution_steps(&sfn, execution_arn).await;
-        checks.check(false, || {
-            format!(
-                "the execution ended {status}: {:?} {:?}; history {steps:?}",
-                description.error(),
-                description.cause()
-            )
-        });
-        return false;
+        eprintln!("{execution_arn} ended {status:?}; history {steps:?}");
     }
-    checks.count += 1;
-    true
+    let date = |date: Option<&aws_sdk_sfn::primitives::DateTime>| {
+        date.and_then(|date| {
+            date.fmt(aws_sdk_sfn::primitives::DateTimeFormat::DateTime)
+                .ok()
+        })
+        .unwrap_or_default()
+    };
+    ExecutionResult {
+        description: DescribeExecution {
+            execution_arn: execution_arn.to_owned(),
+            state_machine_arn: description.state_machine_arn().to_owned(),
+            name: description.name().unwrap_or_default().to_owned(),
+            status,
+            start_date: date(Some(description.start_date())),
+            stop_date: date(description.stop_date()),
+            input: description.input().unwrap_or_default().to_owned(),
+            output: description.output().map(str::to_owned),
+            error: description.error().map(str::to_owned),
+            cause: description.cause().map(str::to_owned),
+        },
+        events: Vec::new(),
+    }
+}
+
+/// The local executor's status for one the Step Functions API reports
+/// after the execution ended.
+fn execution_status(status: &aws_sdk_sfn::types::ExecutionStatus) -> ExecutionStatus {
+    use aws_sdk_sfn::types::ExecutionStatus as Api;
+    match status {
+        Api::Succeeded => ExecutionStatus::Succeeded,
+        Api::TimedOut => ExecutionStatus::TimedOut,
+        Api::Aborted => ExecutionStatus::Aborted,
+        _ => ExecutionStatus::Failed,
+    }
 }
 
 /// Polls an execution until it no longer runs, within `EXECUTION_TIMEOUT`.
@@ -1066,228 +1172,6 @@ async fn execution_steps(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Vec<
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The open SSH rule is gone from the group.
-async fn check_rule_revoked(checks: &mut Checks, member: &aws_config::SdkConfig, open: &OpenGroup) {
-    let OpenGroup {
-        group_id, rule_id, ..
-    } = open;
-    let rules = aws_sdk_ec2::Client::new(member)
-        .describe_security_group_rules()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-id")
-                .values(group_id)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("DescribeSecurityGroupRules: {error:?}"));
-    let left: Vec<&str> = rules
-        .security_group_rules()
-        .iter()
-        .filter_map(|rule| rule.security_group_rule_id())
-        .collect();
-    checks.check(!left.contains(&rule_id.as_str()), || {
-        format!("the open SSH rule {rule_id} is still on {group_id}: {left:?}")
-    });
-}
-
-/// The table Terraform made holds the backup of the group as it was before
-/// the change, for the event that reported it.
-async fn check_backup(checks: &mut Checks, primary: &InRegion<'_>, open: &OpenGroup) {
-    let OpenGroup {
-        group_id,
-        rule_id,
-        event_id,
-        ..
-    } = open;
-    let table = primary.output("records_table");
-    let backups = DynamoRecords::new(&Aws::from_sdk_config(primary.region.config.clone()), table)
-        .backups_of(group_id)
-        .await;
-    if let Some(backups) = checks.ok("backups of the group", backups) {
-        let found = backups.iter().any(|backup| {
-            backup.change.event_id == *event_id
-                && serde_json::to_string(&backup.snapshot)
-                    .is_ok_and(|snapshot| snapshot.contains(rule_id.as_str()))
-        });
-        checks.check(found, || {
-            format!("no backup of {group_id} for event {event_id} holding {rule_id} in {table}: {backups:?}")
-        });
-    }
-}
-
-/// A group a developer opened to the world, and the EventBridge event that
-/// reports it.
-struct OpenGroup {
-    group_id: String,
-    rule_id: String,
-    /// The CloudTrail event id, which the backup records.
-    event_id: String,
-    event: Value,
-}
-
-/// Makes a group with SSH open to the world in the member account, as a
-/// developer would, and the EventBridge event CloudTrail would produce for
-/// it (shaped as `local_stack::changes` shapes it).
-async fn open_ssh_to_the_world(member: &aws_config::SdkConfig, region: &str) -> OpenGroup {
-    let ec2 = aws_sdk_ec2::Client::new(member);
-    let group_id = create_group(&ec2).await;
-    let rule_id = authorize_ssh_from_anywhere(&ec2, &group_id).await;
-    let call = IngressCall {
-        region,
-        group_id: &group_id,
-        rule_id: &rule_id,
-        now: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        unique: uuid::Uuid::new_v4().to_string(),
-        event_id: uuid::Uuid::new_v4().to_string(),
-    };
-    let event = call.eventbridge_event();
-    let event_id = event["detail"]["eventID"].as_str().unwrap().to_owned();
-    OpenGroup {
-        group_id,
-        rule_id,
-        event_id,
-        event,
-    }
-}
-
-/// A new security group in a new VPC. Gives its id.
-async fn create_group(ec2: &aws_sdk_ec2::Client) -> String {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.20.0.0/16")
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("CreateVpc: {error:?}"));
-    let vpc_id = vpc.vpc.and_then(|vpc| vpc.vpc_id).unwrap();
-    let group = ec2
-        .create_security_group()
-        .group_name("terraform-apply-web")
-        .description("web tier")
-        .vpc_id(&vpc_id)
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("CreateSecurityGroup: {error:?}"));
-    group.group_id.unwrap()
-}
-
-/// Opens TCP port 22 of the group to 0.0.0.0/0. Gives the new rule's id.
-async fn authorize_ssh_from_anywhere(ec2: &aws_sdk_ec2::Client, group_id: &str) -> String {
-    let authorized = ec2
-        .authorize_security_group_ingress()
-        .group_id(group_id)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(22)
-                .to_port(22)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("AuthorizeSecurityGroupIngress: {error:?}"));
-    authorized
-        .security_group_rules()
-        .first()
-        .and_then(|rule| rule.security_group_rule_id())
-        .expect("AuthorizeSecurityGroupIngress names the rule it made")
-        .to_owned()
-}
-
-/// The developer's `AuthorizeSecurityGroupIngress` call, as CloudTrail
-/// records it: `unique` names the request and the EventBridge event, and
-/// `event_id` is CloudTrail's own id of the event.
-struct IngressCall<'a> {
-    region: &'a str,
-    group_id: &'a str,
-    rule_id: &'a str,
-    now: String,
-    unique: String,
-    event_id: String,
-}
-
-impl IngressCall<'_> {
-    /// The envelope EventBridge hands its Step Functions target.
-    fn eventbridge_event(&self) -> Value {
-        json!({
-            "version": "0",
-            "id": format!("evt-{}", self.unique),
-            "detail-type": "AWS API Call via CloudTrail",
-            "source": "aws.ec2",
-            "account": MEMBER_ACCOUNT,
-            "time": self.now,
-            "region": self.region,
-            "resources": [],
-            "detail": self.cloudtrail_detail(),
-        })
-    }
-
-    /// The CloudTrail record of the call.
-    fn cloudtrail_detail(&self) -> Value {
-        let (group_id, rule_id, now) = (self.group_id, self.rule_id, &self.now);
-        json!({
-            "eventVersion": "1.09",
-            "userIdentity": self.developer(),
-            "eventTime": now,
-            "eventSource": "ec2.amazonaws.com",
-            "eventName": "AuthorizeSecurityGroupIngress",
-            "awsRegion": self.region,
-            "sourceIPAddress": "198.51.100.23",
-            "userAgent": "aws-cli/2.17.0 md/moat-terraform-apply",
-            "requestParameters": {
-                "groupId": group_id,
-                "ipPermissions": {"items": [{
-                    "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {},
-                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {}, "prefixListIds": {}
-                }]}
-            },
-            "responseElements": {
-                "requestId": format!("req-{}", self.unique),
-                "_return": true,
-                "securityGroupRuleSet": {"items": [{
-                    "groupOwnerId": MEMBER_ACCOUNT, "groupId": group_id, "securityGroupRuleId": rule_id,
-                    "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0"
-                }]}
-            },
-            "requestID": format!("req-{}", self.unique),
-            "eventID": self.event_id,
-            "readOnly": false,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": MEMBER_ACCOUNT,
-            "eventCategory": "Management"
-        })
-    }
-
-    /// The developer who made the call: a session of the member account's
-    /// `Developer` role.
-    fn developer(&self) -> Value {
-        json!({
-            "type": "AssumedRole",
-            "principalId": "AROAMOATLOCAL9:alice",
-            "arn": format!("arn:aws:sts::{MEMBER_ACCOUNT}:assumed-role/Developer/alice"),
-            "accountId": MEMBER_ACCOUNT,
-            "accessKeyId": "ASIAMOATLOCALEXAMPLE",
-            "sessionContext": {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": "AROAMOATLOCAL9",
-                    "arn": format!("arn:aws:iam::{MEMBER_ACCOUNT}:role/Developer"),
-                    "accountId": MEMBER_ACCOUNT,
-                    "userName": "Developer",
-                },
-                "attributes": {"creationDate": self.now, "mfaAuthenticated": "false"}
-            }
-        })
-    }
 }
 
 /// The member account's SDK configuration: an assumed role in it, which

@@ -5,10 +5,13 @@
 //! this module puts the event EventBridge would have received, shaped as
 //! CloudTrail shapes it (`userIdentity`, `eventID`, `requestParameters`,
 //! `responseElements`), on the region's default bus. The production rule
-//! then decides, as in AWS, whether Moat hears of it.
+//! then decides, as in AWS, whether Moat hears of it. Where no bus stands
+//! in (the Terraform-made stack, whose rules moto cannot deliver), the
+//! caller hands each change's `Made::eventbridge_event` to Moat itself.
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
 use aws_sdk_ec2 as ec2_sdk;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -40,19 +43,19 @@ impl Actor {
         }
     }
 
-    fn user_identity(&self) -> Value {
+    fn user_identity(&self, account: &str) -> Value {
         json!({
             "type": "AssumedRole",
             "principalId": format!("AROAMOATLOCAL{}:{}", self.role_name.len(), self.session_name),
-            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{}/{}", self.role_name, self.session_name),
-            "accountId": ACCOUNT,
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{}/{}", self.role_name, self.session_name),
+            "accountId": account,
             "accessKeyId": "ASIAMOATLOCALEXAMPLE",
             "sessionContext": {
                 "sessionIssuer": {
                     "type": "Role",
                     "principalId": format!("AROAMOATLOCAL{}", self.role_name.len()),
-                    "arn": format!("arn:aws:iam::{ACCOUNT}:role/{}", self.role_name),
-                    "accountId": ACCOUNT,
+                    "arn": format!("arn:aws:iam::{account}:role/{}", self.role_name),
+                    "accountId": account,
                     "userName": self.role_name,
                 },
                 "attributes": {"creationDate": now(), "mfaAuthenticated": "false"}
@@ -108,22 +111,59 @@ impl Made {
     pub fn event_id(&self) -> &str {
         self.detail["eventID"].as_str().unwrap_or_default()
     }
+
+    /// The envelope EventBridge hands its targets for this change, such as
+    /// the input a Step Functions target starts its execution with.
+    pub fn eventbridge_event(&self) -> Value {
+        json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": DETAIL_TYPE,
+            "source": SOURCE,
+            "account": self.detail["recipientAccountId"],
+            "time": self.detail["eventTime"],
+            "region": self.detail["awsRegion"],
+            "resources": [],
+            "detail": self.detail,
+        })
+    }
 }
 
-/// Makes changes in one region of the local stack.
+/// The `source` and `detail-type` of EventBridge's CloudTrail events.
+const SOURCE: &str = "aws.ec2";
+const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+
+/// Makes changes in one account and region.
 #[derive(Debug, Clone)]
 pub struct Changes {
     region: String,
+    /// The account that owns the groups, and that CloudTrail records.
+    account: String,
     ec2: ec2_sdk::Client,
-    events: aws_sdk_eventbridge::Client,
+    /// The default bus each event is put on, if any.
+    events: Option<aws_sdk_eventbridge::Client>,
 }
 
 impl Changes {
+    /// Changes in one region of the local stack, each event put on its
+    /// default bus.
     pub fn new(stack: &RegionStack) -> Changes {
         Changes {
             region: stack.region().to_owned(),
+            account: ACCOUNT.to_owned(),
             ec2: ec2_sdk::Client::new(&stack.config),
-            events: aws_sdk_eventbridge::Client::new(&stack.config),
+            events: Some(aws_sdk_eventbridge::Client::new(&stack.config)),
+        }
+    }
+
+    /// Changes made with `config` in `account`, whose events go nowhere:
+    /// the caller delivers `Made::eventbridge_event` itself.
+    pub fn undelivered(config: &SdkConfig, account: &str) -> Changes {
+        Changes {
+            region: config.region().map(ToString::to_string).unwrap_or_default(),
+            account: account.to_owned(),
+            ec2: ec2_sdk::Client::new(config),
+            events: None,
         }
     }
 
@@ -221,7 +261,7 @@ impl Changes {
             .iter()
             .map(|rule_id| {
                 let mut item = json!({
-                    "groupOwnerId": ACCOUNT,
+                    "groupOwnerId": self.account,
                     "groupId": group_id,
                     "securityGroupRuleId": rule_id,
                     "isEgress": false,
@@ -265,7 +305,8 @@ impl Changes {
     }
 
     /// Puts a CloudTrail record on the bus again, as EventBridge's
-    /// at-least-once delivery sometimes does.
+    /// at-least-once delivery sometimes does. Without a bus this does
+    /// nothing: the caller delivers the event twice itself.
     pub async fn deliver_again(&self, made: &Made) -> Result<(), Error> {
         self.put(&made.detail).await
     }
@@ -279,7 +320,7 @@ impl Changes {
     ) -> Value {
         json!({
             "eventVersion": "1.09",
-            "userIdentity": actor.user_identity(),
+            "userIdentity": actor.user_identity(&self.account),
             "eventTime": now(),
             "eventSource": "ec2.amazonaws.com",
             "eventName": event_name,
@@ -293,19 +334,22 @@ impl Changes {
             "readOnly": false,
             "eventType": "AwsApiCall",
             "managementEvent": true,
-            "recipientAccountId": ACCOUNT,
+            "recipientAccountId": self.account,
             "eventCategory": "Management"
         })
     }
 
+    /// Puts the event on the default bus, when there is one.
     async fn put(&self, detail: &Value) -> Result<(), Error> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .source("aws.ec2")
-            .detail_type("AWS API Call via CloudTrail")
+            .source(SOURCE)
+            .detail_type(DETAIL_TYPE)
             .detail(detail.to_string())
             .build();
-        let output = self
-            .events
+        let output = events
             .put_events()
             .entries(entry)
             .send()

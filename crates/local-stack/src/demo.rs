@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use moat_aws::ec2::{Ec2SecurityGroups, SecurityGroups};
 use moat_aws::records::{DynamoRecords, Records};
@@ -64,10 +65,48 @@ impl Scenario {
 /// every rule it trips, until a date far away.
 const EXEMPT_SSH: &str = "ec2-13-ssh-open:2099-12-31 ec2-18-tcp-unauthorized:2099-12-31 ec2-19-high-risk-ports:2099-12-31";
 
-/// Sets up a VPC with five groups, makes one change to each as an engineer
-/// would, and delivers one of the events twice.
+/// Where a scenario is played and read back: the account whose groups
+/// change, and the central account's records table and notification inbox.
+/// Locally both accounts are moto's one; on the Terraform-made stack the
+/// groups are in a member account.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub region: String,
+    /// The account that owns the groups.
+    pub account: String,
+    /// Credentials in that account, for EC2 and its Security Hub.
+    pub member: SdkConfig,
+    /// Credentials in the central account, for the records table and the
+    /// notification inbox.
+    pub central: SdkConfig,
+    pub records_table: String,
+    /// The SQS queue subscribed to the notification topic.
+    pub notification_inbox_url: String,
+}
+
+impl RegionStack {
+    /// This region of the local stack as a scenario's site.
+    pub fn site(&self, spec: &StackSpec) -> Site {
+        Site {
+            region: self.region().to_owned(),
+            account: ACCOUNT.to_owned(),
+            member: self.config.clone(),
+            central: self.config.clone(),
+            records_table: spec.records_table.clone(),
+            notification_inbox_url: self.resources.notification_inbox_url.clone(),
+        }
+    }
+}
+
+/// Plays the scenario in one region of the local stack, every event put on
+/// its default bus.
 pub async fn play(stack: &RegionStack) -> Result<Scenario, Error> {
-    let changes = Changes::new(stack);
+    play_with(&Changes::new(stack)).await
+}
+
+/// Sets up a VPC with five groups, makes one change to each as an engineer
+/// would, and delivers one of the events twice (if `changes` delivers).
+pub async fn play_with(changes: &Changes) -> Result<Scenario, Error> {
     let alice = Actor::developer("alice");
     let vpc_id = changes.create_vpc("10.20.0.0/16").await?;
     let plan: [(&'static str, Opening, Expect, Option<&str>); 5] = [
@@ -209,15 +248,24 @@ impl Outcome {
     }
 }
 
-/// Checks the outcome against AWS itself (moto), the records table and the
-/// notification inbox, not against what the executions claim.
+/// Checks the outcome in one region of the local stack.
 pub async fn verify(
     stack: &RegionStack,
     spec: &StackSpec,
     scenario: &Scenario,
     results: &[ExecutionResult],
 ) -> Result<Outcome, Error> {
-    let collected = collect(stack, spec, scenario).await?;
+    verify_at(&stack.site(spec), scenario, results).await
+}
+
+/// Checks the outcome against AWS itself (moto), the records table and the
+/// notification inbox, not against what the executions claim.
+pub async fn verify_at(
+    site: &Site,
+    scenario: &Scenario,
+    results: &[ExecutionResult],
+) -> Result<Outcome, Error> {
+    let collected = collect(site, scenario).await?;
     Ok(judge(scenario, results, &collected))
 }
 
@@ -274,24 +322,22 @@ impl From<BackupRecord> for Backup {
 }
 
 /// Reads the notification inbox, Security Hub, EC2 and the records table.
-async fn collect(
-    stack: &RegionStack,
-    spec: &StackSpec,
-    scenario: &Scenario,
-) -> Result<Collected, Error> {
+async fn collect(site: &Site, scenario: &Scenario) -> Result<Collected, Error> {
     Ok(Collected {
-        notifications: notification_bodies(stack).await?,
-        findings: hub_findings(stack).await?,
-        groups: stored_groups(stack, spec, scenario).await?,
+        notifications: notification_bodies(site).await?,
+        findings: hub_findings(site).await?,
+        groups: stored_groups(site, scenario).await?,
     })
 }
 
 /// Every notification in the inbox, as the bodies Moat published. They
 /// arrive through SNS -> SQS, so this reads until the inbox is dry.
-async fn notification_bodies(stack: &RegionStack) -> Result<Vec<Value>, Error> {
+async fn notification_bodies(site: &Site) -> Result<Vec<Value>, Error> {
     let mut envelopes: Vec<Value> = Vec::new();
     loop {
-        let batch = stack.take_notifications(1).await?;
+        let batch =
+            crate::take_messages(&site.central, &site.region, &site.notification_inbox_url, 1)
+                .await?;
         if batch.is_empty() {
             break;
         }
@@ -304,16 +350,16 @@ async fn notification_bodies(stack: &RegionStack) -> Result<Vec<Value>, Error> {
         .collect())
 }
 
-async fn hub_findings(stack: &RegionStack) -> Result<Vec<HubFinding>, Error> {
-    let client = aws_sdk_securityhub::Client::new(&stack.config);
+async fn hub_findings(site: &Site) -> Result<Vec<HubFinding>, Error> {
+    let client = aws_sdk_securityhub::Client::new(&site.member);
     // In a debug build the SDK's deserializer of ASFF findings takes about
     // 1.8 MB of stack, nearly all of a test thread's 2 MiB, so under the
     // caller's futures it overflows. A task of its own runs it from the top
     // of a runtime thread's stack instead.
     let findings = tokio::spawn(async move { client.get_findings().send().await })
         .await
-        .map_err(|error| stack.aws_error("GetFindings", error))?
-        .map_err(|error| stack.aws_error("GetFindings", error))?
+        .map_err(|error| crate::aws_error("GetFindings", &site.region, error))?
+        .map_err(|error| crate::aws_error("GetFindings", &site.region, error))?
         .findings
         .unwrap_or_default();
     Ok(findings
@@ -336,28 +382,30 @@ async fn hub_findings(stack: &RegionStack) -> Result<Vec<HubFinding>, Error> {
 /// Each scenario group's rules now and its backups. A group that is gone
 /// from EC2 is an error: nothing in the scenario deletes one.
 async fn stored_groups(
-    stack: &RegionStack,
-    spec: &StackSpec,
+    site: &Site,
     scenario: &Scenario,
 ) -> Result<BTreeMap<String, Stored>, Error> {
-    let aws = Aws::from_sdk_config(stack.config.clone());
-    let groups = Ec2SecurityGroups::new(Accounts::new(&aws, MemberAccess::default()));
-    let records = DynamoRecords::new(&aws, &spec.records_table);
+    let member = Aws::from_sdk_config(site.member.clone());
+    let groups = Ec2SecurityGroups::new(Accounts::new(&member, MemberAccess::default()));
+    let records = DynamoRecords::new(
+        &Aws::from_sdk_config(site.central.clone()),
+        &site.records_table,
+    );
     let mut stored = BTreeMap::new();
     for group in &scenario.groups {
         let now = groups
-            .snapshot(ACCOUNT, stack.region(), &group.group_id)
+            .snapshot(&site.account, &site.region, &group.group_id)
             .await
-            .map_err(|error| stack.aws_error("DescribeSecurityGroups", error))?
+            .map_err(|error| crate::aws_error("DescribeSecurityGroups", &site.region, error))?
             .ok_or_else(|| Error::Aws {
                 operation: "DescribeSecurityGroups",
-                region: stack.region().to_owned(),
+                region: site.region.clone(),
                 message: format!("{} ({}) disappeared", group.group_id, group.label),
             })?;
         let backups = records
             .backups_of(&group.group_id)
             .await
-            .map_err(|error| stack.aws_error("Query", error))?;
+            .map_err(|error| crate::aws_error("Query", &site.region, error))?;
         stored.insert(
             group.group_id.clone(),
             Stored {

@@ -148,38 +148,41 @@ impl RegionStack {
     }
 
     async fn take_messages(&self, queue_url: &str, wait_seconds: i32) -> Result<Vec<Value>, Error> {
-        let sqs = aws_sdk_sqs::Client::new(&self.config);
-        let output = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait_seconds)
-            .send()
-            .await
-            .map_err(|error| self.aws_error("ReceiveMessage", error))?;
-        let mut bodies = Vec::new();
-        for message in output.messages.unwrap_or_default() {
-            if let Some(handle) = &message.receipt_handle {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .map_err(|error| self.aws_error("DeleteMessage", error))?;
-            }
-            let body = message.body.unwrap_or_default();
-            bodies.push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
-        }
-        Ok(bodies)
+        take_messages(&self.config, self.region(), queue_url, wait_seconds).await
     }
+}
 
-    pub(crate) fn aws_error(
-        &self,
-        operation: &'static str,
-        error: impl std::error::Error,
-    ) -> Error {
-        aws_error(operation, self.region(), error)
+/// Takes up to ten messages from an SQS queue, waiting up to
+/// `wait_seconds` for the first; each body parsed as JSON where it is.
+pub(crate) async fn take_messages(
+    config: &SdkConfig,
+    region: &str,
+    queue_url: &str,
+    wait_seconds: i32,
+) -> Result<Vec<Value>, Error> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let output = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_seconds)
+        .send()
+        .await
+        .map_err(|error| aws_error("ReceiveMessage", region, error))?;
+    let mut bodies = Vec::new();
+    for message in output.messages.unwrap_or_default() {
+        if let Some(handle) = &message.receipt_handle {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .map_err(|error| aws_error("DeleteMessage", region, error))?;
+        }
+        let body = message.body.unwrap_or_default();
+        bodies.push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
     }
+    Ok(bodies)
 }
 
 pub(crate) fn aws_error(
