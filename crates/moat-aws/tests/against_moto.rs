@@ -624,6 +624,7 @@ async fn audit_records_of_one_change_merge_instead_of_overwriting() {
         planned: vec!["sgr-1".into()],
         revoked: revoked.iter().map(|id| id.to_string()).collect(),
         already_gone: gone.iter().map(|id| id.to_string()).collect(),
+        deferred: vec![],
         dry_run: false,
         backup_id: first_backup.backup_id.clone(),
         after: first_backup.snapshot.clone(),
@@ -657,4 +658,39 @@ async fn audit_records_of_one_change_merge_instead_of_overwriting() {
         "the duplicate run did not erase the revoke"
     );
     assert!(stored.already_gone.is_empty());
+}
+
+#[tokio::test]
+async fn a_groups_open_findings_are_kept_replaced_and_cleared() {
+    use moat_aws::records::OpenFindings;
+    use moat_domain::evaluation::{Action, Evaluation, Finding, Severity};
+
+    let config = config().await;
+    let records = table(&config, "open-findings-test").await;
+    let before = backup("sg-0open", "evt-open", &["sgr-22"]);
+    let evaluation = Evaluation::from_findings(vec![Finding {
+        policy_rule_id: "ec2-13-ssh-open".into(),
+        title: "SSH from the internet".into(),
+        controls: vec!["EC2.13".into()],
+        severity: Severity::High,
+        action: Action::Notify,
+        security_group_rule_ids: vec!["sgr-22".into()],
+        reason: "tcp/22 open to 0.0.0.0/0 (EC2.13)".into(),
+    }]);
+    let open = moat_domain::security_hub::findings_for(
+        &before.change,
+        &before.snapshot,
+        &evaluation,
+        None,
+        Utc::now(),
+    );
+    assert!(records.open_findings("sg-0open").await.unwrap().is_empty());
+    records.put_open_findings("sg-0open", &open).await.unwrap();
+    assert_eq!(records.open_findings("sg-0open").await.unwrap(), open);
+    assert!(
+        records.backups_of("sg-0open").await.unwrap().is_empty(),
+        "open findings are not read as backups"
+    );
+    records.put_open_findings("sg-0open", &[]).await.unwrap();
+    assert!(records.open_findings("sg-0open").await.unwrap().is_empty());
 }

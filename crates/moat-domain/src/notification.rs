@@ -58,6 +58,22 @@ pub fn change_notice(
                     count(outcome.already_gone.len(), "more")
                 ));
             }
+            if !outcome.deferred.is_empty() {
+                text.push_str(&format!(
+                    "; {} opened since this change {} left to {} own change",
+                    count(outcome.deferred.len(), "rule"),
+                    if outcome.deferred.len() == 1 {
+                        "is"
+                    } else {
+                        "are"
+                    },
+                    if outcome.deferred.len() == 1 {
+                        "its"
+                    } else {
+                        "their"
+                    },
+                ));
+            }
             let left = outcome.after.rules.len();
             let verb = if left == 1 { "remains" } else { "remain" };
             text.push_str(&format!("; {} {verb}.", count(left, "rule")));
@@ -374,6 +390,7 @@ mod tests {
                 vec!["sgr-22".into()]
             },
             already_gone: vec![],
+            deferred: vec![],
             dry_run,
             backup_id: "sg-1/evt-1".into(),
             after: snapshot(&["sgr-443"]),

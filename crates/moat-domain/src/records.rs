@@ -99,6 +99,29 @@ pub fn verify_backup(backup: &BackupRecord, plan: &RemediationPlan) -> Result<()
     Ok(())
 }
 
+/// Splits a plan into the part a backup covers and the rules it does not
+/// hold. Used for a second delivery of a change whose backup an earlier
+/// delivery wrote: a rule opened since then is not in that backup, and it
+/// is left for its own change's event (whose backup holds it) or the sweep,
+/// because an unbacked rule is never revoked.
+pub fn covered_by(backup: &BackupRecord, plan: &RemediationPlan) -> (RemediationPlan, Vec<String>) {
+    let mut uncovered = Vec::new();
+    let mut keep = |rule_ids: &[String]| -> Vec<String> {
+        let (held, not_held): (Vec<String>, Vec<String>) = rule_ids
+            .iter()
+            .cloned()
+            .partition(|id| backup.snapshot.rule(id).is_some());
+        uncovered.extend(not_held);
+        held
+    };
+    let covered = RemediationPlan {
+        revoke_ingress: keep(&plan.revoke_ingress),
+        revoke_egress: keep(&plan.revoke_egress),
+        ..plan.clone()
+    };
+    (covered, uncovered)
+}
+
 /// What remediation did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -111,6 +134,10 @@ pub struct RemediationOutcome {
     /// Rules that were already gone (`InvalidPermission.NotFound`): revoked
     /// by an earlier delivery or by a person, which is the goal either way.
     pub already_gone: Vec<String>,
+    /// Rules the plan named that a repeated delivery left alone, because the
+    /// backup the first delivery wrote does not hold them (`covered_by`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<String>,
     /// Set when nothing was revoked because policy asked for a dry run.
     pub dry_run: bool,
     pub backup_id: String,
@@ -303,6 +330,7 @@ pub(crate) mod tests {
             planned: vec!["sgr-1".into(), "sgr-2".into()],
             revoked: revoked.iter().map(|id| id.to_string()).collect(),
             already_gone: gone.iter().map(|id| id.to_string()).collect(),
+            deferred: vec![],
             dry_run: false,
             backup_id: "sg-1/evt-1".into(),
             after: snapshot(&[]),

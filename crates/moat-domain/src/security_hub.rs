@@ -109,6 +109,44 @@ pub fn findings_for(
         .collect()
 }
 
+/// The findings an earlier judgement of the group left open that this
+/// judgement no longer raises, updated to resolved: the offending rule was
+/// removed, changed or exempted since, or the group became compliant.
+pub fn resolved_since(
+    open_before: &[SecurityHubFinding],
+    raised_now: &[SecurityHubFinding],
+    change: &Change,
+    now: DateTime<Utc>,
+) -> Vec<SecurityHubFinding> {
+    let time = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    open_before
+        .iter()
+        .filter(|open| raised_now.iter().all(|raised| raised.id != open.id))
+        .map(|open| SecurityHubFinding {
+            updated_at: time.clone(),
+            compliance_status: "PASSED".into(),
+            workflow_status: "RESOLVED".into(),
+            description: truncate(
+                &format!(
+                    "No longer found after {} by {}. Earlier: {}",
+                    change.event_name, change.actor, open.description
+                ),
+                MAX_DESCRIPTION,
+            ),
+            ..open.clone()
+        })
+        .collect()
+}
+
+/// The findings still open (`FAILED`) among those imported.
+pub fn still_open(findings: &[SecurityHubFinding]) -> Vec<SecurityHubFinding> {
+    findings
+        .iter()
+        .filter(|finding| finding.compliance_status == "FAILED")
+        .cloned()
+        .collect()
+}
+
 fn description(change: &Change, group: &GroupSnapshot, finding: &Finding, fixed: bool) -> String {
     let outcome = if fixed {
         "Moat revoked the offending rules; the group's backup holds them."
@@ -154,6 +192,7 @@ mod tests {
             planned: vec!["sgr-22".into()],
             revoked: vec!["sgr-22".into()],
             already_gone: vec![],
+            deferred: vec![],
             dry_run: false,
             backup_id: "sg-1/evt-1".into(),
             after: snapshot(after),
@@ -199,6 +238,32 @@ mod tests {
         assert_eq!(finding.severity_label, "HIGH");
         assert_eq!(finding.related_requirements[0], "EC2.13");
         assert_eq!(finding.created_at, "2026-11-20T09:15:00.000Z");
+    }
+
+    #[test]
+    fn a_finding_left_open_is_resolved_once_no_longer_raised() {
+        let evaluation = Evaluation::from_findings(vec![ssh(&["sgr-22"])]);
+        let open = findings_for(&change(), &snapshot(&["sgr-22"]), &evaluation, None, now());
+        assert_eq!(still_open(&open), open);
+        let later: DateTime<Utc> = "2026-11-21T10:00:00Z".parse().unwrap();
+        let resolved = resolved_since(&open, &[], &change(), later);
+        assert_eq!(resolved.len(), 1);
+        let finding = &resolved[0];
+        assert_eq!(
+            (
+                finding.compliance_status.as_str(),
+                finding.workflow_status.as_str()
+            ),
+            ("PASSED", "RESOLVED")
+        );
+        assert_eq!(finding.id, open[0].id);
+        assert_eq!(finding.created_at, open[0].created_at);
+        assert_eq!(finding.updated_at, "2026-11-21T10:00:00.000Z");
+        assert!(still_open(&resolved).is_empty());
+        assert!(
+            resolved_since(&open, &open, &change(), later).is_empty(),
+            "a finding raised again stays open"
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! It never revokes without a backup: before touching the group it reads
 //! the backup it was handed and checks that it is of this group and holds
 //! every rule the plan revokes. Revoking a rule that is already gone counts
-//! as done, so a retried or duplicated execution converges.
+//! as done, so a retried or duplicated execution converges. A duplicated
+//! delivery that finds a rule opened since the first (so not in the first
+//! delivery's backup) leaves that rule to its own event or the sweep rather
+//! than failing: see `moat_domain::records::covered_by`.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +18,9 @@ use moat_domain::ErrorType;
 use moat_domain::evaluation::Evaluation;
 use moat_domain::event::Change;
 use moat_domain::plan::RemediationPlan;
-use moat_domain::records::{AuditRecord, BackupRef, RemediationOutcome, verify_backup};
+use moat_domain::records::{
+    AuditRecord, BackupRecord, BackupRef, RemediationOutcome, covered_by, verify_backup,
+};
 use moat_domain::snapshot::{Direction, GroupSnapshot};
 use serde::{Deserialize, Serialize};
 
@@ -88,19 +93,9 @@ pub async fn remediate<G: SecurityGroups, R: Records>(
     deps: &Deps<G, R>,
     input: &Input,
 ) -> Result<RemediationOutcome, Error> {
-    let plan = &input.plan;
-    let missing = |reason: String| Error::BackupMissing {
-        group_id: plan.group_id.clone(),
-        backup_id: input.backup.backup_id.clone(),
-        reason,
-    };
-    let backup = deps
-        .records
-        .get_backup(&input.backup.backup_id)
-        .await?
-        .ok_or_else(|| missing("does not exist".into()))?;
-    verify_backup(&backup, plan)
-        .map_err(|error| missing(format!("does not cover the plan: {error}")))?;
+    let backup = read_backup(deps, input).await?;
+    let (plan, deferred) = plan_within_backup(input, &backup)?;
+    let plan = &plan;
 
     let mut done = Revoked::default();
     if !plan.dry_run {
@@ -144,9 +139,10 @@ pub async fn remediate<G: SecurityGroups, R: Records>(
         })?;
     let outcome = RemediationOutcome {
         group_id: plan.group_id.clone(),
-        planned: plan.rule_ids().map(str::to_owned).collect(),
+        planned: input.plan.rule_ids().map(str::to_owned).collect(),
         revoked: done.revoked,
         already_gone: done.already_gone,
+        deferred,
         dry_run: plan.dry_run,
         backup_id: backup.backup_id.clone(),
         after,
@@ -164,11 +160,57 @@ pub async fn remediate<G: SecurityGroups, R: Records>(
         group_id = %plan.group_id,
         revoked = outcome.revoked.len(),
         already_gone = outcome.already_gone.len(),
+        deferred = outcome.deferred.len(),
         dry_run = outcome.dry_run,
         rules_after = outcome.after.rules.len(),
         "remediated"
     );
     Ok(outcome)
+}
+
+/// The backup the input names, which must exist.
+async fn read_backup<G, R: Records>(
+    deps: &Deps<G, R>,
+    input: &Input,
+) -> Result<BackupRecord, Error> {
+    deps.records
+        .get_backup(&input.backup.backup_id)
+        .await?
+        .ok_or_else(|| backup_missing(input, "does not exist".into()))
+}
+
+/// The plan this run may carry out, and the rules it defers. A backup
+/// written for this very delivery must cover the whole plan, or nothing is
+/// revoked. A backup an earlier delivery of the change wrote may predate
+/// rules opened since: those are deferred, never revoked unbacked.
+fn plan_within_backup(
+    input: &Input,
+    backup: &BackupRecord,
+) -> Result<(RemediationPlan, Vec<String>), Error> {
+    let (plan, deferred) = if input.backup.already_existed {
+        covered_by(backup, &input.plan)
+    } else {
+        (input.plan.clone(), Vec::new())
+    };
+    verify_backup(backup, &plan)
+        .map_err(|error| backup_missing(input, format!("does not cover the plan: {error}")))?;
+    if !deferred.is_empty() {
+        tracing::warn!(
+            group_id = %plan.group_id,
+            backup_id = %backup.backup_id,
+            deferred = ?deferred,
+            "a repeated delivery found rules its backup does not hold; left to their own events"
+        );
+    }
+    Ok((plan, deferred))
+}
+
+fn backup_missing(input: &Input, reason: String) -> Error {
+    Error::BackupMissing {
+        group_id: input.plan.group_id.clone(),
+        backup_id: input.backup.backup_id.clone(),
+        reason,
+    }
 }
 
 #[cfg(test)]

@@ -149,3 +149,32 @@ async fn an_ec2_throttle_is_retryable_by_name() {
     let diagnostic = Diagnostic::from(remediate(&deps, &input).await.unwrap_err());
     assert_eq!(diagnostic.error_type, "Throttled");
 }
+
+/// A second delivery of the change, after a new world-open rule appeared:
+/// the backup the first delivery wrote does not hold the new rule, so it is
+/// left for its own event instead of failing the execution with a false
+/// `BackupMissing`, and is never revoked unbacked.
+#[tokio::test]
+async fn a_repeated_delivery_defers_a_rule_opened_since_its_backup() {
+    let (deps, mut input) = setup(&["sgr-0022"]).await;
+    let mut group = deps.groups.get(&input.plan.group_id).unwrap();
+    let mut opened_since = group.rule("sgr-0022").unwrap().clone();
+    opened_since.rule_id = "sgr-opened-since".into();
+    opened_since.from_port = Some(3389);
+    opened_since.to_port = Some(3389);
+    group.rules.push(opened_since);
+    deps.groups.put(group);
+    input.plan.revoke_ingress.push("sgr-opened-since".into());
+    input.backup.already_existed = true;
+
+    let outcome = remediate(&deps, &input).await.unwrap();
+
+    assert_eq!(outcome.revoked, ["sgr-0022"]);
+    assert_eq!(outcome.deferred, ["sgr-opened-since"]);
+    let group = deps.groups.get(&input.plan.group_id).unwrap();
+    assert!(
+        group.rule("sgr-opened-since").is_some(),
+        "not revoked unbacked"
+    );
+    assert!(group.rule("sgr-0022").is_none());
+}
