@@ -7,6 +7,7 @@
 //! | backup          | `GROUP#<group id>`    | `BACKUP#<event id>`  |
 //! | audit record    | `GROUP#<group id>`    | `AUDIT#<event id>`   |
 //! | publish claim   | `CLAIM#<dedup key>`   | `CLAIM`              |
+//! | open findings   | `GROUP#<group id>`    | `FINDINGS`           |
 //!
 //! One partition per group keeps a group's whole history in one `Query`.
 //! Records are stored as a JSON document in `record`, so the table never
@@ -18,6 +19,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use moat_domain::records::{AuditRecord, BackupRecord};
+use moat_domain::security_hub::SecurityHubFinding;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -109,7 +111,27 @@ pub trait PublishClaims {
     fn release(&self, key: &str, owner: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// [`Records`] and [`PublishClaims`] in one DynamoDB table.
+/// The Security Hub findings Moat last left open (`FAILED`) on each group,
+/// so that a later judgement that no longer raises one resolves it. Only
+/// notify keeps them. Two notifies of one group at the same moment write
+/// last-wins; a finding that race drops stays open until the group's next
+/// judgement or the sweep re-raises it, which is safe (nothing is hidden).
+pub trait OpenFindings {
+    fn open_findings(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<SecurityHubFinding>, Error>> + Send;
+
+    /// Replaces the group's open findings; none removes the item.
+    fn put_open_findings(
+        &self,
+        group_id: &str,
+        findings: &[SecurityHubFinding],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// [`Records`], [`PublishClaims`] and [`OpenFindings`] in one DynamoDB
+/// table.
 #[derive(Debug, Clone)]
 pub struct DynamoRecords {
     client: Client,
@@ -419,6 +441,48 @@ impl PublishClaims for DynamoRecords {
         }
     }
 }
+
+impl OpenFindings for DynamoRecords {
+    async fn open_findings(&self, group_id: &str) -> Result<Vec<SecurityHubFinding>, Error> {
+        Ok(self
+            .get_record(format!("GROUP#{group_id}"), FINDINGS_SK.to_owned())
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn put_open_findings(
+        &self,
+        group_id: &str,
+        findings: &[SecurityHubFinding],
+    ) -> Result<(), Error> {
+        let pk = AttributeValue::S(format!("GROUP#{group_id}"));
+        let sk = AttributeValue::S(FINDINGS_SK.to_owned());
+        if findings.is_empty() {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", pk)
+                .key("sk", sk)
+                .send()
+                .await
+                .map_err(|error| Error::from_sdk("DeleteItem", error))?;
+        } else {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", pk)
+                .item("sk", sk)
+                .item("record", encode(&findings))
+                .send()
+                .await
+                .map_err(|error| Error::from_sdk("PutItem", error))?;
+        }
+        Ok(())
+    }
+}
+
+/// The sort key of a group's open findings.
+const FINDINGS_SK: &str = "FINDINGS";
 
 fn is_condition_failure<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
 where

@@ -19,7 +19,9 @@ use moat_aws::Error;
 use moat_aws::ec2::{Revoked, SecurityGroups};
 use moat_aws::policy_store::{PolicyObject, PolicySource};
 use moat_aws::publish::Publisher;
-use moat_aws::records::{CLAIM_STALE_AFTER_SECONDS, Claim, PublishClaims, Records, Stored};
+use moat_aws::records::{
+    CLAIM_STALE_AFTER_SECONDS, Claim, OpenFindings, PublishClaims, Records, Stored,
+};
 use moat_aws::security_hub::FindingsSink;
 use moat_domain::security_hub::SecurityHubFinding;
 
@@ -170,7 +172,33 @@ pub struct MemoryRecords {
     backups: Mutex<BTreeMap<String, BackupRecord>>,
     audits: Mutex<BTreeMap<(String, String), AuditRecord>>,
     claims: Mutex<HashMap<String, ClaimState>>,
+    open_findings: Mutex<BTreeMap<String, Vec<SecurityHubFinding>>>,
     pub faults: Faults,
+}
+
+impl OpenFindings for MemoryRecords {
+    async fn open_findings(&self, group_id: &str) -> Result<Vec<SecurityHubFinding>, Error> {
+        self.faults.check("open_findings")?;
+        Ok(lock(&self.open_findings)
+            .get(group_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn put_open_findings(
+        &self,
+        group_id: &str,
+        findings: &[SecurityHubFinding],
+    ) -> Result<(), Error> {
+        self.faults.check("put_open_findings")?;
+        let mut open = lock(&self.open_findings);
+        if findings.is_empty() {
+            open.remove(group_id);
+        } else {
+            open.insert(group_id.to_owned(), findings.to_vec());
+        }
+        Ok(())
+    }
 }
 
 impl MemoryRecords {

@@ -59,7 +59,7 @@ async fn a_finding_is_announced_once_with_an_audit_record() {
         Context::default(),
     );
     let notified = handler(&deps, event).await.unwrap();
-    assert!(!notified.published.deduplicated);
+    assert!(!notified.published.as_ref().unwrap().deduplicated);
     assert_eq!(notified.security_hub_findings, 1);
     let filed = deps.findings.as_ref().unwrap().findings();
     assert_eq!(
@@ -84,7 +84,7 @@ async fn a_duplicate_delivery_publishes_nothing_more() {
     let again = notify(&deps, &input(state(Some(Action::Notify)), "exec-2"))
         .await
         .unwrap();
-    assert!(again.published.deduplicated);
+    assert!(again.published.as_ref().unwrap().deduplicated);
     assert_eq!(deps.publisher.published().len(), 1);
     assert_eq!(
         deps.findings.as_ref().unwrap().findings().len(),
@@ -151,4 +151,38 @@ async fn with_security_hub_off_nothing_is_imported() {
         .await
         .unwrap();
     assert_eq!(notified.security_hub_findings, 0);
+}
+
+/// A `notify` verdict leaves its finding open; when the group is later
+/// judged compliant, the finding is resolved, and the compliant change is
+/// audited but not announced.
+#[tokio::test]
+async fn a_finding_left_open_is_resolved_by_a_later_compliant_judgement() {
+    let deps = deps();
+    notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+        .await
+        .unwrap();
+    let mut compliant = state(None);
+    compliant.change.event_id = "a-later-change".into();
+    assert_eq!(compliant.evaluation.verdict, Verdict::Compliant);
+
+    let resolved = notify(&deps, &input(compliant.clone(), "exec-2"))
+        .await
+        .unwrap();
+
+    assert_eq!(resolved.published, None);
+    assert_eq!(resolved.resolved_findings, 1);
+    let findings = deps.findings.as_ref().unwrap().findings();
+    let last = findings.last().unwrap();
+    assert_eq!(
+        (
+            last.compliance_status.as_str(),
+            last.workflow_status.as_str()
+        ),
+        ("PASSED", "RESOLVED")
+    );
+    assert_eq!(deps.publisher.published().len(), 1, "nothing announced");
+    assert_eq!(deps.records.audits().len(), 2, "both changes audited");
+    let again = notify(&deps, &input(compliant, "exec-3")).await.unwrap();
+    assert_eq!(again.resolved_findings, 0, "resolved once");
 }
