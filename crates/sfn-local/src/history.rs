@@ -61,6 +61,11 @@ impl Serialize for HistoryEvent {
     }
 }
 
+/// Step Functions' quota of history events per Standard execution: an
+/// execution that reaches it fails, so a definition that loops forever
+/// stops here, with its memory bounded.
+pub const MAX_HISTORY_EVENTS: usize = 25_000;
+
 /// The growing history of one execution, shared by its threads.
 #[derive(Debug, Default)]
 pub(crate) struct History {
@@ -86,6 +91,11 @@ impl History {
             details,
         });
         id
+    }
+
+    /// How many events there are so far.
+    pub(crate) fn len(&self) -> usize {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// A copy of the events so far.

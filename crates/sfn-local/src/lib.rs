@@ -80,7 +80,7 @@ pub use executor::{
     DescribeExecution, Execution, ExecutionControl, ExecutionResult, ExecutionStatus, Executor,
     ExecutorConfig,
 };
-pub use history::HistoryEvent;
+pub use history::{HistoryEvent, MAX_HISTORY_EVENTS};
 pub use lambda::{FunctionConfig, InvocationReport, LogSink};
 pub use server::Server;
 

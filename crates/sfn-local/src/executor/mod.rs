@@ -38,7 +38,7 @@ use tokio::sync::oneshot;
 use crate::asl::{Block, StateMachine};
 use crate::clock::Clock;
 use crate::failure::Failure;
-use crate::history::{History, HistoryEvent};
+use crate::history::{History, HistoryEvent, MAX_HISTORY_EVENTS};
 use crate::integrations::Integrations;
 use crate::lambda::{FunctionConfig, InvocationReport, LambdaPool, LogSink};
 
@@ -373,6 +373,20 @@ impl Run {
         id
     }
 
+    /// Fails the execution once its history is full, before the next state.
+    /// Yields first, so that a loop of states that never wait (Pass and
+    /// Choice) still lets the execution's timeout and `StopExecution` in.
+    async fn within_history_quota(&self) -> Result<(), Failure> {
+        tokio::task::yield_now().await;
+        // Room for the events that end the execution.
+        if self.history.len() + 8 >= MAX_HISTORY_EVENTS {
+            return Err(Failure::runtime(format!(
+                "The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS})."
+            )));
+        }
+        Ok(())
+    }
+
     /// The role executions of this machine run as.
     fn role_arn(&self) -> &str {
         self.machine
@@ -524,6 +538,7 @@ impl Run {
             let mut current = block.start_at.clone();
             let mut input = input;
             loop {
+                self.within_history_quota().await?;
                 let state = block
                     .states
                     .get(&current)
