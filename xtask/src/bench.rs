@@ -55,13 +55,14 @@ fn parse(args: Vec<String>) -> anyhow::Result<Args> {
 }
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
-    let changes = match parse(args).map_err(|error| anyhow!("{error}\n\n{USAGE}"))? {
-        Args::Help => {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        Args::Bench { changes } => changes,
-    };
+    let changes =
+        match parse(args).map_err(|error| crate::usage_error(format!("{error:#}"), USAGE))? {
+            Args::Help => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            Args::Bench { changes } => changes,
+        };
     build::function_binaries("bench")?;
     setup::ensure_moto()?;
     let timings = tokio::runtime::Builder::new_multi_thread()

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use local_stack::demo::{self, Outcome, Row, Scenario, timeline};
 use local_stack::pipeline::{Pipeline, PipelineOptions};
 use local_stack::{LocalStack, RegionStack};
@@ -50,7 +50,7 @@ fn parse(args: Vec<String>) -> Result<Args, lexopt::Error> {
 }
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
-    let show_logs = match parse(args).map_err(|error| anyhow!("{error}\n\n{USAGE}"))? {
+    let show_logs = match parse(args).map_err(|error| crate::usage_error(error, USAGE))? {
         Args::Help => {
             println!("{USAGE}");
             return Ok(());
@@ -109,7 +109,12 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
         "\nExecutions of {} (state, time in state):",
         stack.spec.state_machine
     );
-    let results = run_and_show(&pipeline, &stack.primary, scenario.expected_executions()).await?;
+    let labels: BTreeMap<String, &str> = scenario
+        .groups
+        .iter()
+        .map(|group| (group.group_id.clone(), group.label))
+        .collect();
+    let results = run_and_show(&pipeline, &stack.primary, &scenario, &labels).await?;
     let history_dir = save_histories(&results)?;
 
     let outcome = demo::verify(&stack.primary, &stack.spec, &scenario, &results).await?;
@@ -130,12 +135,10 @@ fn print_scenario(region: &str, scenario: &Scenario) {
     println!("\nThe scenario, in {region} (alice works through the Developer role):");
     for group in &scenario.groups {
         println!(
-            "  {:<10} {}  alice opens {}/{} to {}",
+            "  {:<10} {}  alice allows {}",
             group.label,
             group.group_id,
-            group.opening.protocol,
-            group.opening.from_port,
-            group.opening.cidr
+            group.opening.describe()
         );
     }
     println!(
@@ -205,8 +208,10 @@ fn print_where_next(history_dir: &Path) {
 async fn run_and_show(
     pipeline: &Pipeline,
     stack: &RegionStack,
-    expected: usize,
+    scenario: &Scenario,
+    labels: &BTreeMap<String, &str>,
 ) -> anyhow::Result<Vec<ExecutionResult>> {
+    let expected = scenario.expected_executions();
     let deadline = Instant::now() + DELIVERY_PATIENCE;
     let mut waiting = JoinSet::new();
     let mut started = 0;
@@ -217,11 +222,11 @@ async fn run_and_show(
             started += 1;
         }
         while let Some(done) = waiting.try_join_next() {
-            results.push(show(done?));
+            results.push(show(done?, labels));
         }
     }
     while let Some(done) = waiting.join_next().await {
-        results.push(show(done?));
+        results.push(show(done?, labels));
     }
     if started < expected {
         eprintln!(
@@ -231,12 +236,18 @@ async fn run_and_show(
     Ok(results)
 }
 
-fn show(result: ExecutionResult) -> ExecutionResult {
+/// Prints one execution as a header naming the scenario's group, then
+/// each state with its time.
+fn show(result: ExecutionResult, labels: &BTreeMap<String, &str>) -> ExecutionResult {
     let input: Value = serde_json::from_str(&result.description.input).unwrap_or(Value::Null);
-    let group = input
+    let group_id = input
         .pointer("/detail/requestParameters/groupId")
         .and_then(Value::as_str)
         .unwrap_or("?");
+    let group = match labels.get(group_id) {
+        Some(label) => format!("{label} {group_id}"),
+        None => group_id.to_owned(),
+    };
     let total = timeline(&result)
         .iter()
         .map(|state| state.milliseconds)
@@ -284,14 +295,17 @@ fn write(path: &Path, document: &Value) -> anyhow::Result<()> {
 }
 
 fn print_summary(rows: &[Row]) {
-    let header = [
-        "group",
-        "violation",
-        "action",
-        "rules before -> after",
-        "backup",
-        "notified",
-    ];
+    println!("\nSummary:");
+    for line in summary_lines(rows) {
+        println!("{line}");
+    }
+}
+
+/// The summary table, within 100 columns for the scenario's groups (so it
+/// reads in a terminal or a CI log), then the full id of each backup (what a person needs to undo a
+/// fix), which would not fit in the table.
+fn summary_lines(rows: &[Row]) -> Vec<String> {
+    let header = ["group", "violation", "action", "rules", "backup", "sent"];
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|row| {
@@ -300,7 +314,7 @@ fn print_summary(rows: &[Row]) {
                 row.violation.clone(),
                 row.action.clone(),
                 format!("{} -> {}", row.rules_before, row.rules_after),
-                row.backup_id.clone(),
+                short_backup_id(&row.backup_id),
                 row.notifications.to_string(),
             ]
         })
@@ -312,17 +326,38 @@ fn print_summary(rows: &[Row]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        cells
+        let text = cells
             .iter()
             .zip(widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect::<Vec<_>>()
-            .join("  ")
+            .join("  ");
+        format!("  {}", text.trim_end())
     };
-    println!("\nSummary:");
-    println!("  {}", line(header.to_vec()));
-    for row in &cells {
-        println!("  {}", line(row.iter().map(String::as_str).collect()));
+    let mut lines = vec![line(header.to_vec())];
+    lines.extend(
+        cells
+            .iter()
+            .map(|row| line(row.iter().map(String::as_str).collect())),
+    );
+    let backups: Vec<&Row> = rows.iter().filter(|row| row.backup_id != "-").collect();
+    if !backups.is_empty() {
+        lines.push("  backups, to undo a fix:".to_owned());
+        lines.extend(
+            backups
+                .iter()
+                .map(|row| format!("    {:<10} {}", row.group, row.backup_id)),
+        );
+    }
+    lines
+}
+
+/// A backup id (`<group id>/<event id>`) as the table shows it: the first
+/// eight characters of its event id, as the execution headers show names.
+fn short_backup_id(backup_id: &str) -> String {
+    match backup_id.split_once('/') {
+        Some((_, event_id)) => event_id.chars().take(8).collect(),
+        None => backup_id.to_owned(),
     }
 }
 
@@ -332,6 +367,74 @@ mod tests {
 
     fn args(args: &[&str]) -> Vec<String> {
         args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    /// The width the summary keeps to.
+    const SUMMARY_WIDTH: usize = 100;
+
+    /// The widest rows the demo's scenario makes.
+    fn scenario_rows() -> Vec<Row> {
+        let row = |group: &str, violation: &str, action: &str, backup: &str, sent| Row {
+            group: group.into(),
+            group_id: "sg-97c99b7419922a9b9".into(),
+            violation: violation.into(),
+            action: action.into(),
+            rules_before: 2,
+            rules_after: 1,
+            backup_id: backup.into(),
+            notifications: sent,
+        };
+        let backup = "sg-97c99b7419922a9b9/1defe00e-ce22-46cd-b125-5a006e041d20";
+        vec![
+            row(
+                "web",
+                "tcp/443 from 0.0.0.0/0 (allowed)",
+                "none (compliant)",
+                "-",
+                0,
+            ),
+            row(
+                "rdp",
+                "tcp/3389 from ::/0 (EC2.14 +2 more)",
+                "revoked 1",
+                backup,
+                1,
+            ),
+            row(
+                "wide-open",
+                "all traffic from 0.0.0.0/0 (EC2.13 +3 more)",
+                "revoked 1",
+                backup,
+                1,
+            ),
+            row(
+                "exempt",
+                "tcp/22 from 0.0.0.0/0 (exempted)",
+                "exempt, announced",
+                "-",
+                1,
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_summary_fits_100_columns_and_lists_the_full_backup_ids() {
+        let lines = summary_lines(&scenario_rows());
+        for line in &lines {
+            assert!(
+                line.chars().count() <= SUMMARY_WIDTH,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(lines[2].contains("1defe00e"), "{}", lines[2]);
+        assert!(
+            lines
+                .iter()
+                .any(|line| line
+                    .ends_with("sg-97c99b7419922a9b9/1defe00e-ce22-46cd-b125-5a006e041d20")),
+            "{lines:#?}"
+        );
     }
 
     #[test]

@@ -48,14 +48,15 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let mut command = None;
-    while let Some(arg) = parser.next()? {
+    let usage = |error: lexopt::Error| crate::usage_error(error, USAGE);
+    while let Some(arg) = parser.next().map_err(usage)? {
         match arg {
             Long("help") | Short('h') => {
                 print!("{USAGE}");
                 return Ok(());
             }
-            Value(value) if command.is_none() => command = Some(value.string()?),
-            other => bail!("{}\n\n{USAGE}", other.unexpected()),
+            Value(value) if command.is_none() => command = Some(value.string().map_err(usage)?),
+            other => return Err(usage(other.unexpected())),
         }
     }
     match command.as_deref() {
@@ -64,7 +65,10 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
             print!("{USAGE}");
             Ok(())
         }
-        Some(other) => bail!("unknown `infra` command `{other}`\n\n{USAGE}"),
+        Some(other) => Err(crate::usage_error(
+            format!("unknown `infra` command `{other}`"),
+            USAGE,
+        )),
     }
 }
 

@@ -12,10 +12,12 @@ mod policy;
 mod setup;
 mod sfn;
 mod smoke;
+mod storm;
 mod test;
 #[cfg(test)]
 mod tidy;
 
+use std::fmt;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -28,6 +30,8 @@ commands:
   bench [--changes N]    change -> remediated latency on the local stack, cold and warm, per state
   smoke --region R [--yes] | --local
                          a throw-away group opened to SSH: fixed, backed up, announced, deleted
+  storm [--duplicates N] [--changes M] [--throttle PERCENT] [--only STORM] [--json]
+                         Moat under load and faults on the local stack: duplicates, throttling, a crash
   sfn run <definition.json> [--input <json|@file>] [--function NAME=PATH]... [--virtual-time]
                          run a state machine on the local executor
   sfn serve [--port P] [--virtual-time] [--function NAME=PATH]... [--aws-endpoint REGION=URL]...
@@ -45,7 +49,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let Some(command) = args.next() else {
         eprint!("{USAGE}");
-        return ExitCode::from(2);
+        return ExitCode::from(USAGE_STATUS);
     };
     let rest: Vec<String> = args.collect();
     let result = match command.as_str() {
@@ -57,20 +61,54 @@ fn main() -> ExitCode {
         "policy" => policy::run(rest),
         "setup" => setup::run(rest),
         "smoke" => smoke::run(rest),
+        "storm" => storm::run(rest),
         "test" => test::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
         }
-        other => Err(anyhow::anyhow!("unknown command `{other}`\n\n{USAGE}")),
+        other => Err(usage_error(format!("unknown command `{other}`"), USAGE)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(USAGE_STATUS)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// The status of a command line that could not be read, as Unix tools exit
+/// on a usage error; a command that ran and failed exits 1.
+const USAGE_STATUS: u8 = 2;
+
+/// A command line a command could not read: what was wrong, then the
+/// command's usage.
+#[derive(Debug)]
+pub(crate) struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The error for a bad command line: `problem`, then `usage`. `main`
+/// exits 2 for it.
+pub(crate) fn usage_error(problem: impl fmt::Display, usage: &str) -> anyhow::Error {
+    let usage = usage.trim_end();
+    let usage = if usage.starts_with("usage:") {
+        usage.to_owned()
+    } else {
+        format!("usage: {usage}")
+    };
+    anyhow::Error::new(UsageError(format!("{problem}\n\n{usage}")))
 }
 
 /// The status of a Unix tool that stopped because its reader went away

@@ -155,14 +155,16 @@ fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
             Long("function") => options.functions.push(parser.value()?.string()?),
             Long("measure") => options.measure = true,
             Long("help") | Short('h') => return Ok(None),
-            other => bail!("{}\n\n{USAGE}", other.unexpected()),
+            other => bail!("{}", other.unexpected()),
         }
     }
     Ok(Some(options))
 }
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
-    let Some(options) = parse(args)? else {
+    let Some(options) =
+        parse(args).map_err(|error| crate::usage_error(format!("{error:#}"), USAGE))?
+    else {
         print!("{USAGE}");
         return Ok(());
     };

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use lexopt::prelude::*;
 use moat_domain::Error;
@@ -34,7 +34,7 @@ fn usage() -> String {
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut args = args.into_iter();
     let Some(command) = args.next() else {
-        bail!("missing subcommand\n\n{}", usage());
+        return Err(crate::usage_error("missing subcommand", &usage()));
     };
     let rest: Vec<String> = args.collect();
     match command.as_str() {
@@ -45,7 +45,10 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
             println!("{}", usage());
             Ok(())
         }
-        other => bail!("unknown subcommand `policy {other}`\n\n{}", usage()),
+        other => Err(crate::usage_error(
+            format!("unknown subcommand `policy {other}`"),
+            &usage(),
+        )),
     }
 }
 
@@ -64,7 +67,7 @@ fn parse_then_run<T>(
     parse: fn(Vec<String>) -> anyhow::Result<Parsed<T>>,
     run: fn(T) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    match parse(args).map_err(|error| anyhow!("{error:#}\n\nusage: {usage}"))? {
+    match parse(args).map_err(|error| crate::usage_error(format!("{error:#}"), usage))? {
         Parsed::Help => {
             println!("usage: {usage}");
             Ok(())

@@ -128,11 +128,10 @@ fn parse_run(args: Vec<String>) -> anyhow::Result<RunOptions> {
             Long("virtual-time") => common.virtual_time = true,
             Long("help") | Short('h') => help(),
             Value(path) if definition.is_none() => definition = Some(PathBuf::from(path)),
-            other => bail!("{}\n\n{USAGE}", other.unexpected()),
+            other => bail!("{}", other.unexpected()),
         }
     }
-    options.definition =
-        definition.with_context(|| format!("missing <definition.json>\n\n{USAGE}"))?;
+    options.definition = definition.context("missing <definition.json>")?;
     Ok(options)
 }
 
@@ -161,7 +160,7 @@ fn parse_serve(args: Vec<String>) -> anyhow::Result<ServeOptions> {
             Long("timeout") => common.timeout = parser.value()?.parse()?,
             Long("virtual-time") => common.virtual_time = true,
             Long("help") | Short('h') => help(),
-            other => bail!("{}\n\n{USAGE}", other.unexpected()),
+            other => bail!("{}", other.unexpected()),
         }
     }
     Ok(options)
@@ -213,14 +212,22 @@ fn executor_config(
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut args = args.into_iter();
     match args.next().as_deref() {
-        Some("run") => run_definition(&parse_run(args.collect())?),
-        Some("serve") => serve(parse_serve(args.collect())?),
+        Some("run") => run_definition(&parse_run(args.collect()).map_err(usage)?),
+        Some("serve") => serve(parse_serve(args.collect()).map_err(usage)?),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
         }
-        Some(other) => bail!("unknown `sfn` command `{other}`\n\n{USAGE}"),
+        Some(other) => Err(crate::usage_error(
+            format!("unknown `sfn` command `{other}`"),
+            USAGE,
+        )),
     }
+}
+
+/// A bad `sfn` command line, with the usage.
+fn usage(error: anyhow::Error) -> anyhow::Error {
+    crate::usage_error(format!("{error:#}"), USAGE)
 }
 
 fn run_definition(options: &RunOptions) -> anyhow::Result<()> {

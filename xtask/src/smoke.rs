@@ -95,7 +95,7 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
             print!("{USAGE}");
             return Ok(());
         }
-        Err(error) => bail!("{error}\n\n{USAGE}"),
+        Err(error) => return Err(crate::usage_error(format!("{error:#}"), USAGE)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -96,6 +96,21 @@ impl Opening {
     fn is_ipv6(&self) -> bool {
         self.cidr.contains(':')
     }
+
+    /// The opening in the words the demo's scenario and summary both use:
+    /// `tcp/22 from 0.0.0.0/0`, `all traffic from ::/0`.
+    pub fn describe(&self) -> String {
+        if self.protocol == "-1" {
+            format!("all traffic from {}", self.cidr)
+        } else if self.from_port == self.to_port {
+            format!("{}/{} from {}", self.protocol, self.from_port, self.cidr)
+        } else {
+            format!(
+                "{}/{}-{} from {}",
+                self.protocol, self.from_port, self.to_port, self.cidr
+            )
+        }
+    }
 }
 
 /// A change that was made, and the CloudTrail event put for it.

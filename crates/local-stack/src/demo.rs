@@ -15,7 +15,7 @@ use moat_aws::ec2::{Ec2SecurityGroups, SecurityGroups};
 use moat_aws::records::{DynamoRecords, Records};
 use moat_aws::{Accounts, Aws, MemberAccess};
 use moat_domain::records::BackupRecord;
-use moat_domain::snapshot::SecurityGroupRule;
+use moat_domain::snapshot::{Direction, SecurityGroupRule};
 use serde_json::Value;
 use sfn_local::{ExecutionResult, ExecutionStatus};
 
@@ -216,7 +216,9 @@ pub fn stopped_at(result: &ExecutionResult) -> Option<DateTime<Utc>> {
 /// One line of the summary table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
+    /// The group's label in the scenario.
     pub group: String,
+    pub group_id: String,
     pub violation: String,
     pub action: String,
     pub rules_before: usize,
@@ -573,7 +575,8 @@ fn row(group: &DemoGroup, outcome: &GroupOutcome) -> Row {
         .first()
         .map_or(rules.len(), |backup| backup.rule_ids.len());
     Row {
-        group: format!("{} {}", group.label, group.group_id),
+        group: group.label.to_owned(),
+        group_id: group.group_id.clone(),
         violation: violation(&group.opening, &outcome.runs),
         action: action(&outcome.runs),
         rules_before,
@@ -588,21 +591,26 @@ fn row(group: &DemoGroup, outcome: &GroupOutcome) -> Row {
 
 /// What the opening is and why it was or was not a violation.
 fn violation(opening: &Opening, runs: &Runs) -> String {
-    let why = if !runs.controls.is_empty() {
-        runs.controls.join(", ")
+    let why = if let Some((first, more)) = runs.controls.split_first() {
+        // The first control and how many more, so the summary fits 100
+        // columns; the notification lists them all.
+        match more.len() {
+            0 => first.clone(),
+            n => format!("{first} +{n} more"),
+        }
     } else if runs.exempted > 0 {
         "exempted".to_owned()
     } else {
         "allowed".to_owned()
     };
-    format!("{} ({why})", describe(opening))
+    format!("{} ({why})", opening.describe())
 }
 
 /// What Moat did about the change.
 fn action(runs: &Runs) -> String {
     match (runs.verdict.as_str(), runs.revoked) {
-        (verdict, n) if n > 0 => format!("{verdict}: revoked {n}"),
-        (_, _) if runs.exempted > 0 => "none (exempt, announced)".to_owned(),
+        (_, n) if n > 0 => format!("revoked {n}"),
+        (_, _) if runs.exempted > 0 => "exempt, announced".to_owned(),
         (verdict, _) => format!("none ({verdict})"),
     }
 }
@@ -647,7 +655,10 @@ fn check_revoked(group: &DemoGroup, outcome: &GroupOutcome) -> Vec<Check> {
     let Stored { rules, backups } = &outcome.stored;
     let count = outcome.notifications;
     let states = &outcome.finding_states;
-    let rules_now: Vec<String> = rules.iter().map(|rule| rule.describe()).collect();
+    let rules_now: Vec<String> = rules
+        .iter()
+        .map(|rule| format!("{} {}", direction_word(rule.direction), rule.describe()))
+        .collect();
     vec![
         check(
             format!("{label}: the opened rule is revoked in EC2"),
@@ -746,14 +757,10 @@ fn check_duplicate(group: &DemoGroup, outcome: &GroupOutcome) -> Check {
     )
 }
 
-fn describe(opening: &Opening) -> String {
-    if opening.protocol == "-1" {
-        format!("all traffic from {}", opening.cidr)
-    } else {
-        format!(
-            "{}/{} from {}",
-            opening.protocol, opening.from_port, opening.cidr
-        )
+fn direction_word(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
     }
 }
 
@@ -1051,6 +1058,18 @@ mod tests {
     }
 
     #[test]
+    fn the_rules_left_are_named_with_their_direction() {
+        let ssh = group("ssh", Expect::Revoked, SSH_EVENT);
+        let mut outcome = fixed();
+        outcome.stored.rules[0].direction = Direction::Egress;
+        let checks = check_revoked(&ssh, &outcome);
+        assert_eq!(
+            checks[0].detail, "rules now: egress tcp/22 to 0.0.0.0/0",
+            "{checks:?}"
+        );
+    }
+
+    #[test]
     fn the_summary_row_says_what_was_found_and_done() {
         let ssh = group("ssh", Expect::Revoked, SSH_EVENT);
         let mut outcome = fixed();
@@ -1058,9 +1077,10 @@ mod tests {
         assert_eq!(
             row(&ssh, &outcome),
             Row {
-                group: "ssh sg-ssh".into(),
-                violation: "tcp/22 from 0.0.0.0/0 (EC2.13, EC2.18)".into(),
-                action: "remediate: revoked 1".into(),
+                group: "ssh".into(),
+                group_id: "sg-ssh".into(),
+                violation: "tcp/22 from 0.0.0.0/0 (EC2.13 +1 more)".into(),
+                action: "revoked 1".into(),
                 rules_before: 2,
                 rules_after: 1,
                 backup_id: "backup-1".into(),
@@ -1072,7 +1092,7 @@ mod tests {
         exempt.runs.exempted = 1;
         let exempt_row = row(&group("exempt", Expect::Exempted, "e"), &exempt);
         assert_eq!(exempt_row.violation, "tcp/22 from 0.0.0.0/0 (exempted)");
-        assert_eq!(exempt_row.action, "none (exempt, announced)");
+        assert_eq!(exempt_row.action, "exempt, announced");
         assert_eq!((exempt_row.rules_before, exempt_row.rules_after), (1, 1));
         assert_eq!(exempt_row.backup_id, "-");
 

@@ -24,6 +24,8 @@ use tokio::net::TcpListener;
 pub enum Call {
     /// An EC2 query-protocol action, such as `RevokeSecurityGroupIngress`.
     Ec2(String),
+    /// Every EC2 query-protocol action.
+    AnyEc2,
     /// A JSON-protocol operation by its `X-Amz-Target`, such as
     /// `DynamoDB_20120810.PutItem`.
     Target(String),
@@ -34,48 +36,101 @@ pub enum Call {
 pub struct Fault {
     pub call: Call,
     pub status: u16,
-    /// The AWS error code, such as `RequestLimitExceeded`.
+    /// The AWS error code, such as `RequestLimitExceeded`; empty for a held
+    /// call, which gets no answer at all.
     pub code: String,
     /// How many matching calls fail; `usize::MAX` for every one.
     pub times: usize,
+    /// Of the matching calls, the percentage that fail, spread evenly (30:
+    /// three in every ten); 100 for every one.
+    pub percent: u8,
+    /// How many matching calls the fault has seen, for `percent`.
+    seen: usize,
 }
 
 impl Fault {
+    fn answer(call: Call, status: u16, code: &str, times: usize) -> Fault {
+        Fault {
+            call,
+            status,
+            code: code.into(),
+            times,
+            percent: 100,
+            seen: 0,
+        }
+    }
+
     /// EC2 throttling, as AWS sends it.
     pub fn ec2_throttling(action: &str, times: usize) -> Fault {
+        Fault::answer(Call::Ec2(action.into()), 503, "RequestLimitExceeded", times)
+    }
+
+    /// EC2 throttling on `percent` of every EC2 call, spread evenly, as a
+    /// busy account's token buckets run dry.
+    pub fn ec2_throttling_share(percent: u8) -> Fault {
         Fault {
-            call: Call::Ec2(action.into()),
-            status: 503,
-            code: "RequestLimitExceeded".into(),
-            times,
+            percent: percent.min(100),
+            ..Fault::answer(Call::AnyEc2, 503, "RequestLimitExceeded", usize::MAX)
         }
     }
 
     /// EC2 refusing the caller, for good.
     pub fn ec2_unauthorized(action: &str) -> Fault {
-        Fault {
-            call: Call::Ec2(action.into()),
-            status: 403,
-            code: "UnauthorizedOperation".into(),
-            times: usize::MAX,
-        }
+        Fault::answer(
+            Call::Ec2(action.into()),
+            403,
+            "UnauthorizedOperation",
+            usize::MAX,
+        )
     }
 
     /// A DynamoDB server error.
     pub fn dynamodb_internal_error(operation: &str, times: usize) -> Fault {
-        Fault {
-            call: Call::Target(format!("DynamoDB_20120810.{operation}")),
-            status: 500,
-            code: "InternalServerError".into(),
+        Fault::answer(
+            Call::Target(format!("DynamoDB_20120810.{operation}")),
+            500,
+            "InternalServerError",
             times,
+        )
+    }
+
+    /// Holds the next `times` calls of an EC2 action unanswered, so the
+    /// caller is stuck there until something kills it: a crash mid-handler,
+    /// at a known point. `FaultProxy::held` counts them.
+    pub fn ec2_hold(action: &str, times: usize) -> Fault {
+        Fault::answer(Call::Ec2(action.into()), 0, "", times)
+    }
+
+    fn matches(&self, action: Option<&str>, target: Option<&str>) -> bool {
+        self.times > 0
+            && match &self.call {
+                Call::Ec2(name) => action == Some(name.as_str()),
+                Call::AnyEc2 => action.is_some(),
+                Call::Target(name) => target == Some(name.as_str()),
+            }
+    }
+
+    /// Counts a matching call; whether this one fails.
+    fn strikes(&mut self) -> bool {
+        let before = self.seen * usize::from(self.percent) / 100;
+        self.seen += 1;
+        let after = self.seen * usize::from(self.percent) / 100;
+        let strikes = after > before;
+        if strikes {
+            self.times = self.times.saturating_sub(1);
         }
+        strikes
+    }
+
+    fn holds(&self) -> bool {
+        self.code.is_empty()
     }
 }
 
 #[derive(Debug, Default)]
 struct State {
     faults: Vec<Fault>,
-    /// Codes answered, in order.
+    /// Codes answered, in order (`held` for a held call).
     injected: Vec<String>,
 }
 
@@ -133,6 +188,15 @@ impl FaultProxy {
     pub fn injected(&self) -> Vec<String> {
         lock(&self.state).injected.clone()
     }
+
+    /// How many calls the proxy is holding or has held unanswered.
+    pub fn held(&self) -> usize {
+        lock(&self.state)
+            .injected
+            .iter()
+            .filter(|code| *code == HELD)
+            .count()
+    }
 }
 
 impl Drop for FaultProxy {
@@ -167,22 +231,23 @@ async fn handle(
     let action = form_action(&body);
     let fault = {
         let mut state = lock(&state);
-        let index = state.faults.iter().position(|fault| {
-            fault.times > 0
-                && match &fault.call {
-                    Call::Ec2(name) => action.as_deref() == Some(name.as_str()),
-                    Call::Target(name) => target.as_deref() == Some(name.as_str()),
-                }
-        });
-        index.map(|index| {
+        let index = state
+            .faults
+            .iter()
+            .position(|fault| fault.matches(action.as_deref(), target.as_deref()));
+        index.and_then(|index| {
             let fault = &mut state.faults[index];
-            fault.times = fault.times.saturating_sub(1);
-            let fault = fault.clone();
-            state.injected.push(fault.code.clone());
-            fault
+            let fault = fault.strikes().then(|| fault.clone())?;
+            let code = if fault.holds() { HELD } else { &fault.code };
+            state.injected.push(code.to_owned());
+            Some(fault)
         })
     };
     if let Some(fault) = fault {
+        if fault.holds() {
+            // Never answered: the caller is killed while it waits.
+            std::future::pending::<()>().await;
+        }
         return Ok(error_response(&fault));
     }
     let uri = format!(
@@ -220,6 +285,9 @@ async fn handle(
     }
 }
 
+/// What `injected` records for a held call.
+const HELD: &str = "held";
+
 /// The `Action` of a query-protocol (form-encoded) request.
 fn form_action(body: &[u8]) -> Option<String> {
     std::str::from_utf8(body)
@@ -232,7 +300,7 @@ fn form_action(body: &[u8]) -> Option<String> {
 fn error_response(fault: &Fault) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (content_type, body) = match &fault.call {
-        Call::Ec2(_) => (
+        Call::Ec2(_) | Call::AnyEc2 => (
             "text/xml",
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>injected by the fault proxy</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
@@ -281,5 +349,15 @@ mod tests {
             Some("RevokeSecurityGroupIngress")
         );
         assert_eq!(form_action(b"{\"TableName\":\"t\"}"), None);
+    }
+
+    #[test]
+    fn a_share_of_calls_fails_spread_evenly() {
+        let mut fault = Fault::ec2_throttling_share(30);
+        let struck: Vec<bool> = (0..10).map(|_| fault.strikes()).collect();
+        assert_eq!(struck.iter().filter(|s| **s).count(), 3, "{struck:?}");
+        assert!(!struck[0] && !struck[1], "spread, not bunched: {struck:?}");
+        assert!(fault.matches(Some("DescribeSecurityGroups"), None));
+        assert!(!fault.matches(None, Some("DynamoDB_20120810.PutItem")));
     }
 }

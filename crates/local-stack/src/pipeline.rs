@@ -35,6 +35,9 @@ pub struct PipelineOptions {
     /// Extra environment for every function, after the stack's own (for
     /// instance `AWS_ENDPOINT_URL` pointing at a fault-injecting proxy).
     pub extra_env: Vec<(String, String)>,
+    /// At most this many environments of each function at once (a storm
+    /// bounded to what this machine can run); `None` for no bound.
+    pub max_environments: Option<usize>,
 }
 
 impl Default for PipelineOptions {
@@ -44,6 +47,7 @@ impl Default for PipelineOptions {
             virtual_time: true,
             function_logs: LogSink::Discard,
             extra_env: Vec::new(),
+            max_environments: None,
         }
     }
 }
@@ -71,6 +75,9 @@ impl Pipeline {
             let mut config = FunctionConfig::new(spec.function_name_of(name), binary)
                 .timeout(Duration::from_secs(function.timeout_seconds))
                 .memory_mb(u32::try_from(function.memory_mb).unwrap_or(u32::MAX));
+            if let Some(max) = options.max_environments {
+                config = config.max_environments(max);
+            }
             let mut environment = stack.function_env(spec, name)?;
             environment.extend(options.extra_env.iter().cloned());
             for (key, value) in &environment {

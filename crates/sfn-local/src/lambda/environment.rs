@@ -262,9 +262,18 @@ async fn forward_logs(stream: LogStream, name: String, logs: LogSink) {
             LogSink::Tracing => {
                 tracing::info!(target: "sfn_local::function", function = %name, "{line}")
             }
-            LogSink::Stderr => eprintln!("[{name}] {line}"),
+            LogSink::Stderr => write_whole_line(&mut std::io::stderr().lock(), &name, &line),
         }
     }
+}
+
+/// Writes `[name] line` and its newline in one write, so that a function's
+/// log line is never split by what the command prints on stdout to the same
+/// terminal (stderr is unbuffered: `eprintln!` may write a line in pieces).
+/// A failed write to stderr is dropped: there is nowhere left to report it.
+fn write_whole_line(out: &mut impl std::io::Write, name: &str, line: &str) {
+    let whole = format!("[{name}] {line}\n");
+    let _ = out.write_all(whole.as_bytes());
 }
 
 /// Watches the process: the receiver learns how it exited, and sending on
@@ -310,4 +319,30 @@ fn either_stdout(s: tokio::process::ChildStdout) -> LogStream {
 
 fn either_stderr(s: tokio::process::ChildStderr) -> LogStream {
     Box::new(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records each `write` call, as the terminal would receive them.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl std::io::Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_line_is_written_whole() {
+        let mut out = Writes::default();
+        write_whole_line(&mut out, "moat-detect", "INFO detected change");
+        assert_eq!(out.0, [b"[moat-detect] INFO detected change\n".to_vec()]);
+    }
 }

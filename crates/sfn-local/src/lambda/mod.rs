@@ -37,6 +37,11 @@ pub struct FunctionConfig {
     pub timeout: Duration,
     /// The configured memory, reported to the function and in REPORT lines.
     pub memory_mb: u32,
+    /// At most this many environments at once; further invocations wait for
+    /// one to be free. Lambda scales out to the account's concurrency (1,000
+    /// by default), but this machine cannot run a thousand processes of each
+    /// function, so a storm on the local stack sets a bound. `None`: no bound.
+    pub max_environments: Option<usize>,
 }
 
 impl FunctionConfig {
@@ -48,7 +53,14 @@ impl FunctionConfig {
             environment: BTreeMap::new(),
             timeout: Duration::from_secs(3),
             memory_mb: 128,
+            max_environments: None,
         }
+    }
+
+    /// Bounds how many environments of the function run at once.
+    pub fn max_environments(mut self, max: usize) -> Self {
+        self.max_environments = Some(max.max(1));
+        self
     }
 
     /// Adds an environment variable.
@@ -115,6 +127,8 @@ struct Slot {
     config: FunctionConfig,
     arn: String,
     idle: Mutex<Vec<Environment>>,
+    /// One permit per environment allowed at once, when bounded.
+    permits: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Slot {
@@ -150,6 +164,9 @@ impl LambdaPool {
                 (
                     config.name.clone(),
                     Arc::new(Slot {
+                        permits: config
+                            .max_environments
+                            .map(|max| Arc::new(tokio::sync::Semaphore::new(max))),
                         config,
                         arn,
                         idle: Mutex::new(Vec::new()),
@@ -195,6 +212,11 @@ impl LambdaPool {
                     "Function not found: {reference} (Service: Lambda, Status Code: 404, Request ID: {request_id})"
                 ),
             };
+        };
+        // Held until the invocation ends; the semaphore is never closed.
+        let _permit = match &slot.permits {
+            Some(permits) => permits.clone().acquire_owned().await.ok(),
+            None => None,
         };
         let mut env = match self.environment(slot).await {
             Ok(env) => env,
