@@ -365,6 +365,10 @@ fn seconds(elapsed: Duration) -> f64 {
 }
 
 async fn duplicates(options: &Options) -> anyhow::Result<Report> {
+    eprintln!(
+        "storm: duplicates: one change delivered {} times at once",
+        options.duplicates
+    );
     let stage = Stage::new(options).await?;
     let made = stage.open_ssh("storm-duplicates").await?;
     let started = Instant::now();
@@ -405,6 +409,10 @@ async fn duplicates(options: &Options) -> anyhow::Result<Report> {
 }
 
 async fn changes(options: &Options) -> anyhow::Result<Report> {
+    eprintln!(
+        "storm: changes: {} violating changes, {}% of EC2 calls throttled",
+        options.changes, options.throttle
+    );
     let stage = Stage::new(options).await?;
     stage
         .proxy
@@ -456,6 +464,7 @@ async fn changes(options: &Options) -> anyhow::Result<Report> {
 }
 
 async fn crash(options: &Options) -> anyhow::Result<Report> {
+    eprintln!("storm: crash: remediate killed between its revoke and its audit record");
     let stage = Stage::new(options).await?;
     // Remediate tags the group after the revoke and before the audit record:
     // holding that call pins its process between the two.
