@@ -316,6 +316,11 @@ impl Stage {
     }
 }
 
+/// The debug binary of one of Moat's functions, as the pipeline runs it.
+fn function_binary(function: &str) -> std::path::PathBuf {
+    local_stack::pipeline::functions_dir().join(function)
+}
+
 /// Starts one execution per event at once and waits for them all.
 async fn run_all(pipeline: &Pipeline, events: Vec<Value>) -> Vec<ExecutionResult> {
     let running: Vec<_> = events
@@ -480,7 +485,7 @@ async fn crash(options: &Options) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let revoked_before_crash = !stage.still_open(&made).await?;
-    let killed = kill_processes_of(&stage.pipeline_binary("remediate"))?;
+    let killed = kill_processes_of(&function_binary("remediate"))?;
     let result = execution.wait().await;
     let elapsed = started.elapsed();
     let crashes = result
@@ -535,12 +540,6 @@ async fn crash(options: &Options) -> anyhow::Result<Report> {
     );
     stage.finish();
     Ok(report)
-}
-
-impl Stage {
-    fn pipeline_binary(&self, function: &str) -> std::path::PathBuf {
-        PipelineOptions::default().functions_dir.join(function)
-    }
 }
 
 /// Kills (SIGKILL) every process running `binary`, as a crash would end
