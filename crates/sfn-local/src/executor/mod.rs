@@ -354,6 +354,24 @@ fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Step Functions' quota on the data a state passes on: 256 KiB of JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Fails with `States.DataLimitExceeded` (which no `States.ALL` catches)
+/// when a state's output is over the quota, in AWS's words.
+fn within_payload_quota(state: &str, output: &Value) -> Result<(), Failure> {
+    let bytes = output.to_string().len();
+    if bytes > MAX_PAYLOAD_BYTES {
+        return Err(Failure::new(
+            "States.DataLimitExceeded",
+            Some(format!(
+                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit ({bytes} > {MAX_PAYLOAD_BYTES})."
+            )),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `work` to its end, or gives `None` once `limit` (when there is one)
 /// has passed; the work is then dropped, which stops it.
 async fn within<T>(limit: Option<Duration>, work: impl Future<Output = T>) -> Option<T> {
@@ -543,7 +561,10 @@ impl Run {
                     .states
                     .get(&current)
                     .expect("transitions were validated");
-                match self.run_state(state, input, thread, base).await? {
+                let step = self.run_state(state, input, thread, base).await?;
+                let (states::Step::Next(_, output) | states::Step::End(output)) = &step;
+                within_payload_quota(&current, output)?;
+                match step {
                     states::Step::Next(next, output) => {
                         current = next;
                         input = output;
