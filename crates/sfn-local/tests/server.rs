@@ -666,3 +666,80 @@ async fn an_integration_in_a_region_without_a_local_endpoint_fails_the_task() {
         types(&events)
     );
 }
+
+/// Fails on the first run and succeeds once redriven: the Parallel state
+/// reads `$$.Execution.RedriveCount`.
+const FAILS_UNTIL_REDRIVEN: &str = r#"{
+  "StartAt": "Start",
+  "States": {
+    "Start": {"Type": "Pass", "Next": "Guarded"},
+    "Guarded": {"Type": "Parallel", "End": true, "Branches": [{
+      "StartAt": "Redriven?",
+      "States": {
+        "Redriven?": {"Type": "Choice", "Choices": [
+          {"Variable": "$$.Execution.RedriveCount", "NumericGreaterThan": 0, "Next": "Done"}
+        ], "Default": "Boom"},
+        "Boom": {"Type": "Fail", "Error": "Boom", "Cause": "not redriven yet"},
+        "Done": {"Type": "Succeed"}
+      }
+    }]}
+  }
+}"#;
+
+#[tokio::test]
+async fn a_failed_execution_is_redriven_from_the_state_that_failed() {
+    let client = serve(config(true)).await;
+    let machine = client
+        .create_state_machine()
+        .name("redrive")
+        .definition(FAILS_UNTIL_REDRIVEN)
+        .role_arn(ROLE)
+        .send()
+        .await
+        .expect("create")
+        .state_machine_arn;
+    let execution = start(&client, &machine, "once", json!({"keep": 1})).await;
+    let failed = ended(&client, &execution).await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.redrive_count, Some(0));
+    assert_eq!(
+        failed.redrive_status.as_ref().map(|s| s.as_str()),
+        Some("REDRIVABLE")
+    );
+
+    client
+        .redrive_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .expect("redrive");
+    let redriven = ended(&client, &execution).await;
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:?}");
+    assert_eq!(redriven.redrive_count, Some(1));
+    assert!(redriven.redrive_date.is_some());
+
+    let events = all_events(&client, &execution, false, 100).await;
+    let kinds = types(&events);
+    let redrive_at = kinds
+        .iter()
+        .position(|kind| kind == "ExecutionRedriven")
+        .expect("the history records the redrive");
+    assert_eq!(kinds.iter().filter(|k| *k == "ExecutionStarted").count(), 1);
+    assert_eq!(kinds[redrive_at + 1], "ParallelStateEntered", "{kinds:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("ExecutionSucceeded"));
+    assert!(
+        events.windows(2).all(|pair| pair[1].id == pair[0].id + 1),
+        "the history goes on with the next ids"
+    );
+
+    let again = client
+        .redrive_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .expect_err("a succeeded execution cannot be redriven");
+    assert!(
+        again.into_service_error().is_execution_not_redrivable(),
+        "ExecutionNotRedrivable"
+    );
+}

@@ -158,6 +158,17 @@ impl Execution {
     }
 }
 
+/// Where a redrive starts: a top-level state and the input it was given.
+#[derive(Debug, Clone)]
+struct RedrivePoint {
+    state: String,
+    input: Value,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Why an execution was stopped: the `error` and `cause` of `StopExecution`.
 #[derive(Debug)]
 struct Abort {
@@ -170,8 +181,15 @@ struct Abort {
 #[derive(Clone)]
 pub struct ExecutionControl {
     arn: Arc<str>,
+    name: Arc<str>,
     start: DateTime<Utc>,
+    /// The input the execution was started with, which `$$.Execution.Input`
+    /// keeps through a redrive.
+    input: Arc<Value>,
     history: Arc<History>,
+    /// The top-level state the execution was in when it failed, and that
+    /// state's input: where a redrive starts again.
+    failed_at: Arc<Mutex<Option<RedrivePoint>>>,
     // Taken by the first `stop`; a closed channel (the execution ended)
     // makes `stop` a no-op, so stopping twice or too late is harmless.
     stop: Arc<Mutex<Option<oneshot::Sender<Abort>>>>,
@@ -191,6 +209,14 @@ impl ExecutionControl {
     /// The history events recorded so far.
     pub fn events(&self) -> Vec<HistoryEvent> {
         self.history.events()
+    }
+
+    /// The state a redrive would start again from, once the execution has
+    /// failed, timed out or been stopped inside a state.
+    pub fn redrive_state(&self) -> Option<String> {
+        lock(&self.failed_at)
+            .as_ref()
+            .map(|point| point.state.clone())
     }
 
     /// Stops the execution as `StopExecution` does: the state in progress
@@ -246,24 +272,59 @@ impl Executor {
     ) -> Execution {
         let config = &self.inner.config;
         let name = name.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let control = ExecutionControl {
+            arn: execution_arn(config, &machine.name, &name).into(),
+            name: name.into(),
+            start: Utc::now(),
+            input: Arc::new(input),
+            history: Arc::new(History::default()),
+            failed_at: Arc::new(Mutex::new(None)),
+            stop: Arc::new(Mutex::new(None)),
+        };
+        self.launch(machine, control, None)
+    }
+
+    /// Redrives an execution that failed, timed out or was stopped, as
+    /// `RedriveExecution` does: its history goes on (`ExecutionRedriven`),
+    /// and it runs again from the top-level state it stopped in, with that
+    /// state's input; a Parallel or Map state runs again whole. `None` when
+    /// it did not stop inside a state (it succeeded, or is still running).
+    pub fn redrive_execution(
+        &self,
+        machine: &StateMachine,
+        control: &ExecutionControl,
+        redrive_count: u32,
+    ) -> Option<Execution> {
+        let point = lock(&control.failed_at).take()?;
+        let control = ExecutionControl {
+            stop: Arc::new(Mutex::new(None)),
+            ..control.clone()
+        };
+        Some(self.launch(machine, control, Some((point, redrive_count))))
+    }
+
+    /// Runs an execution from its start, or from a redrive point.
+    fn launch(
+        &self,
+        machine: &StateMachine,
+        control: ExecutionControl,
+        redrive: Option<(RedrivePoint, u32)>,
+    ) -> Execution {
         let (stop, stopped) = oneshot::channel();
+        *lock(&control.stop) = Some(stop);
         let run = Run {
             inner: self.inner.clone(),
-            history: Arc::new(History::default()),
+            history: control.history.clone(),
+            failed_at: control.failed_at.clone(),
             machine: Arc::new(machine.clone()),
-            machine_arn: machine_arn(config, &machine.name),
-            arn: execution_arn(config, &machine.name, &name),
-            name,
-            start: Utc::now(),
+            machine_arn: machine_arn(&self.inner.config, &machine.name),
+            arn: control.arn.to_string(),
+            name: control.name.to_string(),
+            start: control.start,
         };
-        let control = ExecutionControl {
-            arn: run.arn.as_str().into(),
-            start: run.start,
-            history: run.history.clone(),
-            stop: Arc::new(Mutex::new(Some(stop))),
-        };
+        let input = (*control.input).clone();
         Execution {
-            handle: tokio::spawn(run.execute(input, stopped)),
+            handle: tokio::spawn(run.execute(input, redrive, stopped)),
             control,
         }
     }
@@ -316,6 +377,7 @@ pub(crate) fn execution_arn(config: &ExecutorConfig, machine: &str, name: &str) 
 struct Run {
     inner: Arc<Inner>,
     history: Arc<History>,
+    failed_at: Arc<Mutex<Option<RedrivePoint>>>,
     machine: Arc<StateMachine>,
     machine_arn: String,
     arn: String,
@@ -413,23 +475,42 @@ impl Run {
             .unwrap_or(&self.inner.config.role_arn)
     }
 
-    async fn execute(self, input: Value, stopped: oneshot::Receiver<Abort>) -> ExecutionResult {
+    async fn execute(
+        self,
+        input: Value,
+        redrive: Option<(RedrivePoint, u32)>,
+        stopped: oneshot::Receiver<Abort>,
+    ) -> ExecutionResult {
         let mut thread = Thread {
             clock: Clock::new(self.inner.config.virtual_time),
-            last: 0,
+            last: self.history.len() as u64,
         };
         let start = self.start;
         let input_text = input.to_string();
-        self.record(
-            &mut thread,
-            "ExecutionStarted",
-            Some(json!({"input": input_text, "inputDetails": {"truncated": false}, "roleArn": self.role_arn()})),
-        );
-        let base = self.base_context(&input, start);
+        let redrive_count = redrive.as_ref().map_or(0, |(_, count)| *count);
+        let base = self.base_context(&input, start, redrive_count);
         let machine = self.machine.clone();
+        let (from, state_input) = match redrive {
+            None => {
+                self.record(
+                    &mut thread,
+                    "ExecutionStarted",
+                    Some(json!({"input": input_text, "inputDetails": {"truncated": false}, "roleArn": self.role_arn()})),
+                );
+                (machine.root.start_at.clone(), input)
+            }
+            Some((point, redrive_count)) => {
+                self.record(
+                    &mut thread,
+                    "ExecutionRedriven",
+                    Some(json!({"redriveCount": redrive_count})),
+                );
+                (point.state, point.input)
+            }
+        };
         let run = within(
             machine.timeout,
-            self.run_block(&machine.root, input, &mut thread, &base),
+            self.run_block_from(&machine.root, from, state_input, &mut thread, &base),
         );
         // A closed channel (nobody can stop the execution any more) only
         // disables the stop branch; dropping `run` on a stop abandons the
@@ -457,7 +538,7 @@ impl Run {
     }
 
     /// The execution's part of the context object, `$$` without `State`.
-    fn base_context(&self, input: &Value, start: DateTime<Utc>) -> Value {
+    fn base_context(&self, input: &Value, start: DateTime<Utc>, redrive_count: u32) -> Value {
         json!({
             "Execution": {
                 "Id": self.arn,
@@ -465,7 +546,7 @@ impl Run {
                 "Name": self.name,
                 "RoleArn": self.role_arn(),
                 "StartTime": timestamp(start),
-                "RedriveCount": 0,
+                "RedriveCount": redrive_count,
             },
             "StateMachine": {"Id": self.machine_arn, "Name": self.machine.name},
         })
@@ -476,6 +557,8 @@ impl Run {
     fn record_stop(&self, thread: &mut Thread, outcome: Outcome) -> Stop {
         match outcome {
             Outcome::Ended(Ok(output)) => {
+                // A succeeded execution cannot be redriven.
+                *lock(&self.failed_at) = None;
                 let text = output.to_string();
                 self.record(
                     thread,
@@ -552,11 +635,32 @@ impl Run {
         thread: &'a mut Thread,
         base: &'a Value,
     ) -> BoxFuture<'a, Result<Value, Failure>> {
+        self.run_block_from(block, block.start_at.clone(), input, thread, base)
+    }
+
+    /// Runs a block from the state `from` to the state that ends it. For the
+    /// machine's own states, it keeps where it is (and with what input), so
+    /// an execution that stops can be redriven from there.
+    fn run_block_from<'a>(
+        &'a self,
+        block: &'a Block,
+        from: String,
+        input: Value,
+        thread: &'a mut Thread,
+        base: &'a Value,
+    ) -> BoxFuture<'a, Result<Value, Failure>> {
+        let top_level = std::ptr::eq(block, &self.machine.root);
         Box::pin(async move {
-            let mut current = block.start_at.clone();
+            let mut current = from;
             let mut input = input;
             loop {
                 self.within_history_quota().await?;
+                if top_level {
+                    *lock(&self.failed_at) = Some(RedrivePoint {
+                        state: current.clone(),
+                        input: input.clone(),
+                    });
+                }
                 let state = block
                     .states
                     .get(&current)

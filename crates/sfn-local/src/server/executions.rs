@@ -1,7 +1,7 @@
 //! The execution actions: `StartExecution` (idempotent by name while the
 //! execution runs, as in AWS), `DescribeExecution`,
 //! `DescribeStateMachineForExecution`, `ListExecutions`,
-//! `GetExecutionHistory` and `StopExecution`.
+//! `GetExecutionHistory`, `StopExecution` and `RedriveExecution`.
 //!
 //! Executions run on the endpoint's executor; each is watched by a task
 //! that keeps its result, so the actions read a running execution's
@@ -61,21 +61,89 @@ pub(super) fn start(service: &Service, body: &Body) -> Reply {
     let execution = service
         .executor
         .start_execution(&machine.parsed, Some(&name), input);
-    let control = execution.control();
-    let (keep, done) = watch::channel(None);
-    tokio::spawn(async move {
-        keep.send_replace(Some(Arc::new(execution.wait().await)));
-    });
     let entry = Arc::new(ExecutionEntry {
         seq: registry.seq(),
         name,
         machine,
         input: input_text.to_owned(),
-        control,
-        done,
+        control: execution.control(),
+        done: watch_result(execution),
+        redrive_count: 0,
+        redrive_date: None,
     });
     registry.executions.insert(arn, entry.clone());
     Ok(started(&entry))
+}
+
+/// A receiver that gets the execution's result when it ends.
+fn watch_result(
+    execution: crate::executor::Execution,
+) -> watch::Receiver<Option<Arc<crate::executor::ExecutionResult>>> {
+    let (keep, done) = watch::channel(None);
+    tokio::spawn(async move {
+        keep.send_replace(Some(Arc::new(execution.wait().await)));
+    });
+    done
+}
+
+/// `RedriveExecution`: an execution that failed, timed out or was stopped
+/// runs again from the state it stopped in (see
+/// `Executor::redrive_execution`); a running or succeeded one is
+/// `ExecutionNotRedrivable`, as in AWS.
+pub(super) fn redrive(service: &Service, body: &Body) -> Reply {
+    let arn = body.required("executionArn")?;
+    let mut registry = service.registry();
+    let entry = registry.execution(arn)?.clone();
+    let not_redrivable = |why: &str| {
+        ApiError::new(
+            "ExecutionNotRedrivable",
+            format!("Execution is {why} and cannot be redriven: '{arn}'"),
+        )
+    };
+    let Some(result) = entry.result() else {
+        return Err(not_redrivable("RUNNING"));
+    };
+    if result.description.status == crate::executor::ExecutionStatus::Succeeded {
+        return Err(not_redrivable("SUCCEEDED"));
+    }
+    let redrive_count = entry.redrive_count + 1;
+    let execution = service
+        .executor
+        .redrive_execution(&entry.machine.parsed, &entry.control, redrive_count)
+        .ok_or_else(|| not_redrivable("not stopped inside a state"))?;
+    let now = Utc::now();
+    let redriven = ExecutionEntry {
+        seq: entry.seq,
+        name: entry.name.clone(),
+        machine: entry.machine.clone(),
+        input: entry.input.clone(),
+        control: execution.control(),
+        done: watch_result(execution),
+        redrive_count,
+        redrive_date: Some(now),
+    };
+    registry
+        .executions
+        .insert(arn.to_owned(), Arc::new(redriven));
+    Ok(json!({"redriveDate": epoch(now)}))
+}
+
+/// `REDRIVABLE` once an execution stopped inside a state without
+/// succeeding.
+fn redrive_status(
+    entry: &ExecutionEntry,
+    result: Option<&crate::executor::ExecutionResult>,
+) -> &'static str {
+    let stopped_in_a_state = entry.control.redrive_state().is_some();
+    match result {
+        Some(result)
+            if result.description.status != crate::executor::ExecutionStatus::Succeeded
+                && stopped_in_a_state =>
+        {
+            "REDRIVABLE"
+        }
+        _ => "NOT_REDRIVABLE",
+    }
 }
 
 fn started(entry: &ExecutionEntry) -> Value {
@@ -93,8 +161,12 @@ pub(super) fn describe(service: &Service, body: &Body) -> Reply {
         "name": entry.name,
         "status": status(result.as_deref()),
         "startDate": epoch(entry.control.start_date()),
-        "redriveCount": 0,
+        "redriveCount": entry.redrive_count,
+        "redriveStatus": redrive_status(entry, result.as_deref()),
     });
+    if let Some(date) = entry.redrive_date {
+        reply["redriveDate"] = epoch(date);
+    }
     if with_data {
         reply["input"] = json!(entry.input);
         reply["inputDetails"] = json!({"included": true});
@@ -175,8 +247,11 @@ fn list_item(entry: &ExecutionEntry) -> Value {
         "name": entry.name,
         "status": status(result.as_deref()),
         "startDate": epoch(entry.control.start_date()),
-        "redriveCount": 0,
+        "redriveCount": entry.redrive_count,
     });
+    if let Some(date) = entry.redrive_date {
+        item["redriveDate"] = epoch(date);
+    }
     if let Some(result) = result {
         item["stopDate"] = epoch(date(&result.description.stop_date));
     }

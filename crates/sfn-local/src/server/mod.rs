@@ -54,6 +54,7 @@ pub const ACTIONS: &[&str] = &[
     "ListExecutions",
     "GetExecutionHistory",
     "StopExecution",
+    "RedriveExecution",
 ];
 
 /// What every action works on: the executor, the region and account of
@@ -89,6 +90,7 @@ impl Service {
             "ListExecutions" => executions::list(self, body),
             "GetExecutionHistory" => executions::history(self, body),
             "StopExecution" => executions::stop(self, body).await,
+            "RedriveExecution" => executions::redrive(self, body),
             other => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("sfn-local does not serve the action {other}; it serves {ACTIONS:?}"),

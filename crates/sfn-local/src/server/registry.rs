@@ -48,8 +48,11 @@ pub(super) struct ExecutionEntry {
     /// The input as the caller sent it.
     pub input: String,
     pub control: ExecutionControl,
-    /// The result, once the execution has ended.
+    /// The result, once the execution (or its latest redrive) has ended.
     pub done: watch::Receiver<Option<Arc<ExecutionResult>>>,
+    /// How many times it was redriven, and when last.
+    pub redrive_count: u32,
+    pub redrive_date: Option<DateTime<Utc>>,
 }
 
 impl ExecutionEntry {
