@@ -1,5 +1,6 @@
-//! `cargo xtask executions list | show`: the Step Functions console's views
-//! of the remediation state machine's executions, in a terminal.
+//! `cargo xtask executions list | show | redrive`: the Step Functions
+//! console's views of the remediation state machine's executions, in a
+//! terminal, and its Redrive button.
 //!
 //! Everything goes through `aws-sdk-sfn` with the standard AWS
 //! configuration, so the same code reads a real account and a local
@@ -19,9 +20,11 @@ use serde_json::{Value, json};
 const USAGE: &str = "\
 usage: cargo xtask executions list [--status STATUS] [--since DURATION] [COMMON]
        cargo xtask executions show <execution arn|name> [COMMON]
+       cargo xtask executions redrive <execution arn|name> [--yes] [COMMON]
 
   --status STATUS   RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE
   --since DURATION  only executions started within it: 30m, 1h, 2d
+  --yes             redrive: act on the plan (without it, only the plan is printed)
 COMMON:
   --region R        the region (default: the AWS configuration's)
   --state-machine NAME|ARN
@@ -41,6 +44,10 @@ enum Command {
     Show {
         execution: String,
     },
+    Redrive {
+        execution: String,
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +64,7 @@ fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
     let mut subcommand: Option<String> = None;
     let mut execution = None;
     let (mut status, mut since) = (None, None);
-    let (mut region, mut state_machine, mut json) = (None, None, false);
+    let (mut region, mut state_machine, mut json, mut yes) = (None, None, false, false);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => return Ok(None),
@@ -66,22 +73,30 @@ fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
             Long("region") => region = Some(parser.value()?.string()?),
             Long("state-machine") => state_machine = Some(parser.value()?.string()?),
             Long("json") => json = true,
+            Long("yes") => yes = true,
             Value(value) if subcommand.is_none() => subcommand = Some(value.string()?),
             Value(value) if execution.is_none() => execution = Some(value.string()?),
             other => bail!("{}", other.unexpected()),
         }
     }
-    if subcommand.as_deref() == Some("show") && (status.is_some() || since.is_some()) {
+    if subcommand.as_deref() != Some("list") && (status.is_some() || since.is_some()) {
         bail!("--status and --since go with list");
+    }
+    if yes && subcommand.as_deref() != Some("redrive") {
+        bail!("--yes goes with redrive");
     }
     let command = match subcommand.as_deref() {
         Some("list") if execution.is_none() => Command::List { status, since },
         Some("show") => Command::Show {
             execution: execution.context("show needs an execution ARN or name")?,
         },
+        Some("redrive") => Command::Redrive {
+            execution: execution.context("redrive needs an execution ARN or name")?,
+            yes,
+        },
         Some("list") => bail!("list takes no execution"),
         Some(other) => bail!("unknown `executions` command `{other}`"),
-        None => bail!("missing subcommand: list or show"),
+        None => bail!("missing subcommand: list, show or redrive"),
     };
     Ok(Some(Options {
         command,
@@ -151,6 +166,11 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
                 let view = show(&client, &arn).await?;
                 print_view(&view, options.json)
             }
+            Command::Redrive { execution, yes } => {
+                let arn = execution_arn(&machine_arn, execution);
+                let done = redrive(&client, &arn, *yes).await?;
+                print_redrive(&done, options.json)
+            }
         }
     })
 }
@@ -194,6 +214,113 @@ fn sdk_error(
     error: impl std::error::Error + Send + Sync + 'static,
 ) -> anyhow::Error {
     anyhow!("{operation}: {}", moat_domain::error::display_chain(&error))
+}
+
+/// What `redrive` found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Redrive {
+    arn: String,
+    /// The status before acting.
+    status: String,
+    /// The top-level state it stopped in, which a redrive runs again.
+    from: Option<String>,
+    redrive_count: i32,
+    action: RedriveAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RedriveAction {
+    /// It succeeded or runs already (a redrive in progress included).
+    NothingToDo,
+    /// The plan, printed without `--yes`.
+    Planned,
+    /// Redriven now.
+    Redriven,
+}
+
+/// Redrives an execution that failed, timed out or was aborted: plans it,
+/// and acts only with `yes`. Running it again once the execution runs (or
+/// has succeeded) does nothing, so it is safe to repeat.
+async fn redrive(client: &Client, arn: &str, yes: bool) -> anyhow::Result<Redrive> {
+    let description = client
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .map_err(|error| sdk_error("DescribeExecution", error))?;
+    let status = description.status().clone();
+    let mut found = Redrive {
+        arn: arn.to_owned(),
+        status: status.as_str().to_owned(),
+        from: None,
+        redrive_count: description.redrive_count().unwrap_or_default(),
+        action: RedriveAction::NothingToDo,
+    };
+    if matches!(
+        status,
+        ExecutionStatus::Running | ExecutionStatus::Succeeded
+    ) {
+        return Ok(found);
+    }
+    found.from = show(client, arn)
+        .await?
+        .states
+        .into_iter()
+        .find(|(_, outcome)| *outcome == Outcome::Failed)
+        .map(|(state, _)| state);
+    if !yes {
+        found.action = RedriveAction::Planned;
+        return Ok(found);
+    }
+    client
+        .redrive_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .map_err(|error| sdk_error("RedriveExecution", error))?;
+    found.action = RedriveAction::Redriven;
+    Ok(found)
+}
+
+fn print_redrive(done: &Redrive, json: bool) -> anyhow::Result<()> {
+    let action = match done.action {
+        RedriveAction::NothingToDo => "nothing to do",
+        RedriveAction::Planned => "planned",
+        RedriveAction::Redriven => "redriven",
+    };
+    if json {
+        let document = json!({"executionArn": done.arn, "status": done.status,
+            "from": done.from, "redriveCount": done.redrive_count, "action": action});
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
+    match done.action {
+        RedriveAction::NothingToDo => println!(
+            "{}: {}; nothing to redrive (redrives so far: {})",
+            done.arn, done.status, done.redrive_count
+        ),
+        RedriveAction::Planned | RedriveAction::Redriven => {
+            println!("plan, for {} ({}):", done.arn, done.status);
+            println!(
+                "  1. run it again from state {} with that state's input; steps that succeeded are not run again",
+                done.from.as_deref().unwrap_or("(the one it stopped in)")
+            );
+            println!(
+                "  2. its redrive count goes from {} to {}",
+                done.redrive_count,
+                done.redrive_count + 1
+            );
+            if done.action == RedriveAction::Planned {
+                println!("dry run; add --yes to redrive");
+            } else {
+                println!(
+                    "redriven: follow it with `cargo xtask executions show {}`",
+                    done.arn
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One execution in the list.
@@ -597,6 +724,22 @@ mod tests {
     }
 
     #[test]
+    fn redrive_takes_yes_and_nothing_else_does() {
+        let redrive = parse(args(&["redrive", "run-1", "--yes"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            redrive.command,
+            Command::Redrive {
+                execution: "run-1".into(),
+                yes: true
+            }
+        );
+        let error = format!("{:#}", parse(args(&["show", "x", "--yes"])).unwrap_err());
+        assert!(error.contains("--yes goes with redrive"), "{error}");
+    }
+
+    #[test]
     fn names_become_execution_arns() {
         let machine = "arn:aws:states:us-east-1:123456789012:stateMachine:moat-remediation";
         assert_eq!(
@@ -606,10 +749,9 @@ mod tests {
         assert_eq!(execution_arn(machine, "arn:x"), "arn:x");
     }
 
-    /// A caught failure, a retried success and a state never run, read
-    /// back through aws-sdk-sfn from sfn-local's Step Functions endpoint.
-    #[tokio::test]
-    async fn show_tells_each_state_what_became_of_it() {
+    /// A client of sfn-local's Step Functions endpoint, served on a free
+    /// loopback port until the test's runtime ends.
+    async fn local_client() -> Client {
         let server = Server::bind(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             ExecutorConfig {
@@ -621,14 +763,57 @@ mod tests {
         .unwrap();
         let address = server.local_addr().unwrap();
         tokio::spawn(server.serve(std::future::pending()));
-        let client = Client::from_conf(
+        Client::from_conf(
             aws_sdk_sfn::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new("us-east-1"))
                 .endpoint_url(format!("http://{address}"))
                 .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
                 .build(),
-        );
+        )
+    }
+
+    async fn create_machine(client: &Client, definition: &Value) -> String {
+        client
+            .create_state_machine()
+            .name("moat-remediation")
+            .definition(definition.to_string())
+            .role_arn("arn:aws:iam::123456789012:role/sfn-local")
+            .send()
+            .await
+            .unwrap()
+            .state_machine_arn()
+            .to_owned()
+    }
+
+    async fn start_and_wait(client: &Client, machine_arn: &str, name: &str) -> View {
+        client
+            .start_execution()
+            .state_machine_arn(machine_arn)
+            .name(name)
+            .input("{}")
+            .send()
+            .await
+            .unwrap();
+        until_ended(client, &execution_arn(machine_arn, name)).await
+    }
+
+    async fn until_ended(client: &Client, arn: &str) -> View {
+        for _ in 0..200 {
+            let view = show(client, arn).await.unwrap();
+            if view.status != "RUNNING" {
+                return view;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{arn} still runs after 200 polls");
+    }
+
+    /// A caught failure, a retried success and a state never run, read
+    /// back through aws-sdk-sfn from sfn-local's Step Functions endpoint.
+    #[tokio::test]
+    async fn show_tells_each_state_what_became_of_it() {
+        let client = local_client().await;
         let definition = json!({
             "StartAt": "Start",
             "States": {
@@ -640,39 +825,14 @@ mod tests {
                 "Handled": {"Type": "Succeed"}
             }
         });
-        let machine_arn = client
-            .create_state_machine()
-            .name("moat-remediation")
-            .definition(definition.to_string())
-            .role_arn("arn:aws:iam::123456789012:role/sfn-local")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn()
-            .to_owned();
+        let machine_arn = create_machine(&client, &definition).await;
         assert_eq!(
             state_machine_arn(&client, "moat-remediation")
                 .await
                 .unwrap(),
             machine_arn
         );
-        client
-            .start_execution()
-            .state_machine_arn(&machine_arn)
-            .name("run-1")
-            .input("{}")
-            .send()
-            .await
-            .unwrap();
-        let arn = execution_arn(&machine_arn, "run-1");
-        let mut view = show(&client, &arn).await.unwrap();
-        for _ in 0..200 {
-            if view.status != "RUNNING" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            view = show(&client, &arn).await.unwrap();
-        }
+        let view = start_and_wait(&client, &machine_arn, "run-1").await;
         assert_eq!(view.status, "SUCCEEDED");
         let outcome = |name: &str| {
             view.states
@@ -702,5 +862,50 @@ mod tests {
             .await
             .unwrap();
         assert!(failed.is_empty());
+    }
+
+    /// A plan without `--yes`, the redrive with it, and nothing more to do
+    /// once it has succeeded.
+    #[tokio::test]
+    async fn redrive_plans_acts_with_yes_and_then_has_nothing_to_do() {
+        let client = local_client().await;
+        let definition = json!({
+            "StartAt": "Start",
+            "States": {
+                "Start": {"Type": "Pass", "Next": "Guarded"},
+                "Guarded": {"Type": "Parallel", "End": true, "Branches": [{
+                    "StartAt": "Redriven?",
+                    "States": {
+                        "Redriven?": {"Type": "Choice", "Choices": [{
+                            "Variable": "$$.Execution.RedriveCount",
+                            "NumericGreaterThan": 0,
+                            "Next": "Done"
+                        }], "Default": "Boom"},
+                        "Boom": {"Type": "Fail", "Error": "Boom"},
+                        "Done": {"Type": "Succeed"}
+                    }
+                }]}
+            }
+        });
+        let machine_arn = create_machine(&client, &definition).await;
+        let failed = start_and_wait(&client, &machine_arn, "once").await;
+        assert_eq!(failed.status, "FAILED");
+        let arn = execution_arn(&machine_arn, "once");
+
+        let plan = redrive(&client, &arn, false).await.unwrap();
+        assert_eq!(plan.action, RedriveAction::Planned);
+        assert_eq!(plan.from.as_deref(), Some("Guarded"));
+        assert_eq!(
+            until_ended(&client, &arn).await.status,
+            "FAILED",
+            "a plan changes nothing"
+        );
+
+        let done = redrive(&client, &arn, true).await.unwrap();
+        assert_eq!(done.action, RedriveAction::Redriven);
+        assert_eq!(until_ended(&client, &arn).await.status, "SUCCEEDED");
+        let again = redrive(&client, &arn, true).await.unwrap();
+        assert_eq!(again.action, RedriveAction::NothingToDo);
+        assert_eq!(again.redrive_count, 1);
     }
 }
