@@ -413,6 +413,10 @@ async fn duplicates(options: &Options) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// How many changes are made at once in the changes storm, as several
+/// engineers and pipelines would make them.
+const MAKERS: usize = 16;
+
 async fn changes(options: &Options) -> anyhow::Result<Report> {
     eprintln!(
         "storm: changes: {} violating changes, {}% of EC2 calls throttled",
@@ -422,13 +426,39 @@ async fn changes(options: &Options) -> anyhow::Result<Report> {
     stage
         .proxy
         .inject(Fault::ec2_throttling_share(options.throttle));
+    // The groups exist beforehand; the storm is the changes to them, made
+    // as fast as the account allows and delivered as they are made.
+    let mut groups = Vec::with_capacity(options.changes);
+    for index in 0..options.changes {
+        groups.push(
+            stage
+                .changes
+                .existing_group(&stage.vpc_id, &format!("storm-{index}"), &BTreeMap::new())
+                .await?,
+        );
+    }
     let started = Instant::now();
     let mut running = Vec::with_capacity(options.changes);
     let mut made = Vec::with_capacity(options.changes);
-    for index in 0..options.changes {
-        let change = stage.open_ssh(&format!("storm-{index}")).await?;
-        running.push(stage.pipeline.start(change.eventbridge_event()));
-        made.push(change);
+    for batch in groups.chunks(MAKERS) {
+        let mut makers = tokio::task::JoinSet::new();
+        for group_id in batch {
+            let (changes, group_id) = (stage.changes.clone(), group_id.clone());
+            makers.spawn(async move {
+                changes
+                    .authorize_ingress(
+                        &Actor::developer("storm"),
+                        &group_id,
+                        &Opening::tcp(22, "0.0.0.0/0"),
+                    )
+                    .await
+            });
+        }
+        while let Some(change) = makers.join_next().await {
+            let change = change.context("a change maker panicked")??;
+            running.push(stage.pipeline.start(change.eventbridge_event()));
+            made.push(change);
+        }
     }
     let made_in = started.elapsed();
     let mut results = Vec::with_capacity(running.len());
