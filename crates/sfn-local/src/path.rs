@@ -76,6 +76,7 @@ impl Path {
         let mut parser = Parser {
             chars: rest.chars().collect(),
             pos: 0,
+            depth: 0,
         };
         let segments = parser
             .segments(false)
@@ -372,7 +373,15 @@ fn filter_matches(filter: &Filter, current: &Value, root: &Value) -> bool {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// How deep the filter being read is nested (parentheses, `!`, and
+    /// filters inside filters), bounded by `MAX_FILTER_DEPTH`.
+    depth: usize,
 }
+
+/// How deeply a filter may nest. Real paths nest a handful of levels; the
+/// bound keeps a hostile definition from exhausting the stack (found by the
+/// `asl` fuzz target: 2,000 nested parentheses overflowed it).
+const MAX_FILTER_DEPTH: usize = 64;
 
 impl Parser {
     fn peek(&self) -> Option<char> {
@@ -577,6 +586,18 @@ impl Parser {
     }
 
     fn filter_atom(&mut self) -> Result<Filter, String> {
+        self.depth += 1;
+        let atom = self.filter_atom_within_depth();
+        self.depth -= 1;
+        atom
+    }
+
+    fn filter_atom_within_depth(&mut self) -> Result<Filter, String> {
+        if self.depth > MAX_FILTER_DEPTH {
+            return Err(format!(
+                "the filter nests deeper than {MAX_FILTER_DEPTH} levels"
+            ));
+        }
         self.skip_spaces();
         if self.eat('!') {
             return Ok(Filter::Not(Box::new(self.filter_atom()?)));
@@ -740,5 +761,19 @@ mod tests {
         assert!(Path::parse("a.b").is_err());
         assert!(Path::parse("$.a[").is_err());
         assert!(Path::parse("$.").is_err());
+    }
+
+    /// Found by the `asl` fuzz target (fuzz/regressions/asl): deep nesting
+    /// overflowed the stack instead of being refused.
+    #[test]
+    fn deeply_nested_filters_are_refused_not_overflowed() {
+        let deep = |depth: usize, open: &str| {
+            format!("$[?({}@.a == 1{})]", open.repeat(depth), ")".repeat(depth))
+        };
+        let refused = Path::parse(&deep(2000, "(")).unwrap_err();
+        assert!(refused.contains("deeper than 64"), "{refused}");
+        let negations = format!("$[?({}@.a)]", "!".repeat(8000));
+        assert!(Path::parse(&negations).is_err());
+        assert!(Path::parse(&deep(10, "(")).is_ok());
     }
 }
