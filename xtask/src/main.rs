@@ -6,6 +6,8 @@
 mod bench;
 mod build;
 mod demo;
+mod executions;
+mod fuzz;
 mod infra;
 mod package;
 mod policy;
@@ -36,6 +38,10 @@ commands:
                          run a state machine on the local executor
   sfn serve [--port P] [--virtual-time] [--function NAME=PATH]... [--aws-endpoint REGION=URL]...
                          the Step Functions API on 127.0.0.1, for aws-sdk-sfn, the AWS CLI and Terraform
+  fuzz [--seconds N] [--target T]... [--json] [--bootstrap]
+                         run each cargo-fuzz target for a bounded time (cargo-fuzz in .tools)
+  executions list [--status S] [--since 1h] | show <arn|name>   [--json]
+                         the console's views of the executions, over aws-sdk-sfn (AWS or sfn serve)
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
   package [--arch arm64|x86_64] [--out DIR] [--function NAME]... [--measure]
                          build the functions for Lambda: reproducible zips and target/lambda/manifest.json
@@ -56,6 +62,8 @@ fn main() -> ExitCode {
         "sfn" => sfn::run(rest),
         "bench" => bench::run(rest),
         "demo" => demo::run(rest),
+        "executions" => executions::run(rest),
+        "fuzz" => fuzz::run(rest),
         "infra" => infra::run(rest),
         "package" => package::run(rest),
         "policy" => policy::run(rest),

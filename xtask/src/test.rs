@@ -3,19 +3,21 @@
 //! It installs what the tests need (moto, through `setup`), checks the
 //! Terraform offline (`infra check`, which installs checkov), then runs the
 //! unit, adapter and end-to-end tests of the whole workspace in one `cargo
-//! test`, so the SDK crates are built once with one feature set.
+//! test`, so the SDK crates are built once with one feature set, and
+//! last runs every fuzz target briefly (`fuzz::smoke`).
 
 use std::process::Command;
 
 use anyhow::bail;
 
-use crate::{infra, setup};
+use crate::{fuzz, infra, setup};
 
 const USAGE: &str = "\
 usage: cargo xtask test [ARGS]...
 
 installs moto (.moto-venv), runs `cargo xtask infra check`, then
-`cargo test --workspace ARGS` (ARGS go to cargo test unchanged)
+`cargo test --workspace ARGS` (ARGS go to cargo test unchanged), then a
+short run of every fuzz target (`cargo xtask fuzz`, 10 s each)
 ";
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
@@ -35,5 +37,5 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     if !status.success() {
         bail!("tests failed ({status})");
     }
-    Ok(())
+    fuzz::smoke()
 }

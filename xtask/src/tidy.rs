@@ -335,7 +335,7 @@ fn every_task_retries_transient_errors_and_catches_the_rest() {
 #[test]
 fn every_rust_file_opens_with_a_doc_comment() {
     let mut missing = Vec::new();
-    for dir in ["crates", "functions", "xtask", "tests"] {
+    for dir in ["crates", "functions", "xtask", "tests", "fuzz"] {
         for path in rust_files(&root().join(dir)) {
             let text = std::fs::read_to_string(&path).unwrap();
             if !text.trim_start().starts_with("//!") {

@@ -17,7 +17,11 @@ const COMMANDS: &[&[&str]] = &[
     &["policy", "validate"],
     &["policy", "eval"],
     &["policy", "push"],
+    &["fuzz"],
     &["storm"],
+    &["executions", "list"],
+    &["executions", "show"],
+    &["executions", "redrive"],
 ];
 
 fn xtask(words: &[&str], last: &str) -> Output {
