@@ -61,8 +61,8 @@ impl Failure {
     /// `States.ALL` matches every error except `States.Runtime` and
     /// `States.DataLimitExceeded`, which AWS documents as terminal;
     /// `States.TaskFailed` matches every error except `States.Timeout`.
-    /// `States.HeartbeatTimeout` matches nothing: only request-response
-    /// tasks run here, and they send no heartbeats.
+    /// `States.HeartbeatTimeout` matches a `.waitForTaskToken` Task that
+    /// heard no heartbeat in time.
     pub(crate) fn matches(&self, name: &str) -> bool {
         let terminal = self.error == "States.Runtime" || self.error == "States.DataLimitExceeded";
         match name {
@@ -70,7 +70,6 @@ impl Failure {
             "States.ALL" => !terminal,
             "States.TaskFailed" => !terminal && self.error != "States.Timeout",
             "States.BranchFailed" => !terminal && self.origin == Origin::Branch,
-            "States.HeartbeatTimeout" => false,
             other => other == self.error,
         }
     }
@@ -103,6 +102,7 @@ mod tests {
         assert!(branch.matches("States.BranchFailed"));
         assert!(branch.matches("MyError"));
         let heartbeat = Failure::new("States.HeartbeatTimeout", None);
-        assert!(!heartbeat.matches("States.HeartbeatTimeout"));
+        assert!(heartbeat.matches("States.HeartbeatTimeout"));
+        assert!(heartbeat.matches("States.ALL"));
     }
 }

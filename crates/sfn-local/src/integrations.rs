@@ -32,10 +32,20 @@ pub(crate) enum Resource {
     Sdk { service: String, action: String },
 }
 
+/// The suffix of the "wait for a callback with the task token" pattern.
+pub(crate) const WAIT_FOR_TASK_TOKEN: &str = ".waitForTaskToken";
+
+/// The resource a `.waitForTaskToken` Resource calls, without the suffix;
+/// `None` for any other pattern.
+pub(crate) fn waiting_for_token(text: &str) -> Option<&str> {
+    text.strip_suffix(WAIT_FOR_TASK_TOKEN)
+        .filter(|base| base.starts_with("arn:aws:states:::"))
+}
+
 impl Resource {
     /// Reads a Resource ARN. Integration patterns other than request-response
-    /// (`.sync`, `.waitForTaskToken`) are refused: nothing here could
-    /// complete them.
+    /// are refused here: `.sync` is not supported, and a `.waitForTaskToken`
+    /// resource reaches this without its suffix (`waiting_for_token`).
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         if text.starts_with("arn:aws:lambda:") {
             return Ok(Self::LambdaArn(text.to_owned()));

@@ -589,14 +589,14 @@ async fn protocol_errors_are_400_with_aws_type_names() {
         .unwrap();
     let address = server.local_addr().unwrap();
     tokio::spawn(server.serve(std::future::pending()));
-    let (status, body) = raw(address, "AWSStepFunctions.SendTaskSuccess", "{}").await;
+    let (status, body) = raw(address, "AWSStepFunctions.StartSyncExecution", "{}").await;
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
     assert_eq!(body["__type"], "UnknownOperationException");
     assert!(
         body["message"]
             .as_str()
             .unwrap()
-            .contains("SendTaskSuccess")
+            .contains("StartSyncExecution")
     );
     let (_, body) = raw(address, "AWSStepFunctions.StartExecution", "{oops").await;
     assert_eq!(body["__type"], "SerializationException");
@@ -742,4 +742,106 @@ async fn a_failed_execution_is_redriven_from_the_state_that_failed() {
         again.into_service_error().is_execution_not_redrivable(),
         "ExecutionNotRedrivable"
     );
+}
+
+/// Calls the probe with the task token, then waits for the token's answer.
+const WAITS_FOR_A_TOKEN: &str = r#"{
+  "StartAt": "Ask",
+  "States": {
+    "Ask": {
+      "Type": "Task",
+      "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+      "Parameters": {"FunctionName": "probe", "Payload": {"token.$": "$$.Task.Token"}},
+      "HeartbeatSeconds": 2,
+      "ResultPath": "$.answer",
+      "End": true
+    }
+  }
+}"#;
+
+/// Polls the history until the Task has submitted its work, and gives the
+/// token it passed to the function.
+async fn submitted_token(client: &Client, execution: &str) -> String {
+    for _ in 0..200 {
+        let events = all_events(client, execution, false, 100).await;
+        if types(&events).iter().any(|kind| kind == "TaskSubmitted") {
+            let scheduled = events
+                .iter()
+                .find_map(|event| event.task_scheduled_event_details())
+                .expect("TaskScheduled");
+            let parameters: serde_json::Value =
+                serde_json::from_str(scheduled.parameters()).expect("parameters are JSON");
+            return parameters["Payload"]["token"]
+                .as_str()
+                .expect("the token reached the function")
+                .to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{execution} never submitted its task");
+}
+
+#[tokio::test]
+async fn a_task_waits_for_its_token_and_takes_the_answer_it_is_sent() {
+    let client = serve(config(false)).await;
+    let machine = client
+        .create_state_machine()
+        .name("waits")
+        .definition(WAITS_FOR_A_TOKEN)
+        .role_arn(ROLE)
+        .send()
+        .await
+        .expect("create")
+        .state_machine_arn;
+
+    let approved = start(&client, &machine, "approved", json!({"ask": "may I?"})).await;
+    let token = submitted_token(&client, &approved).await;
+    client
+        .send_task_heartbeat()
+        .task_token(&token)
+        .send()
+        .await
+        .expect("heartbeat");
+    client
+        .send_task_success()
+        .task_token(&token)
+        .output(json!({"approved": true}).to_string())
+        .send()
+        .await
+        .expect("success");
+    let done = ended(&client, &approved).await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    let output: serde_json::Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    assert_eq!(
+        output,
+        json!({"ask": "may I?", "answer": {"approved": true}})
+    );
+    let late = client
+        .send_task_success()
+        .task_token(&token)
+        .output("{}")
+        .send()
+        .await
+        .expect_err("the task has ended");
+    assert!(late.into_service_error().is_task_does_not_exist());
+
+    let rejected = start(&client, &machine, "rejected", json!({})).await;
+    let token = submitted_token(&client, &rejected).await;
+    client
+        .send_task_failure()
+        .task_token(&token)
+        .error("Rejected")
+        .cause("not today")
+        .send()
+        .await
+        .expect("failure");
+    let done = ended(&client, &rejected).await;
+    assert_eq!(done.status, ExecutionStatus::Failed);
+    assert_eq!(done.error(), Some("Rejected"));
+    assert_eq!(done.cause(), Some("not today"));
+
+    let unanswered = start(&client, &machine, "unanswered", json!({})).await;
+    let done = ended(&client, &unanswered).await;
+    assert_eq!(done.status, ExecutionStatus::Failed);
+    assert_eq!(done.error(), Some("States.HeartbeatTimeout"));
 }

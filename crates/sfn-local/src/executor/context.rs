@@ -25,6 +25,8 @@ pub(super) struct StateContext<'a> {
     entered_id: u64,
     retry_count: u64,
     map_item: Option<(usize, Value)>,
+    /// `$$.Task.Token`, in a Task state that waits for a task token.
+    task_token: Option<String>,
     /// `base` with `State` (and `Map`) added, rebuilt whenever they change
     /// so that each step reads it without building it again.
     context: Value,
@@ -45,6 +47,7 @@ impl<'a> StateContext<'a> {
             entered_id,
             retry_count: 0,
             map_item: None,
+            task_token: None,
             context: Value::Null,
         };
         state.context = state.build();
@@ -62,6 +65,17 @@ impl<'a> StateContext<'a> {
         state
     }
 
+    /// Sets `$$.Task.Token` for a Task that waits for a task token.
+    pub(super) fn set_task_token(&mut self, token: String) {
+        self.task_token = Some(token);
+        self.context = self.build();
+    }
+
+    /// `$$.Task.Token`, when the state waits for one.
+    pub(super) fn task_token(&self) -> Option<&str> {
+        self.task_token.as_deref()
+    }
+
     /// Counts one more retry in `$$.State.RetryCount`.
     pub(super) fn retried(&mut self) {
         self.retry_count += 1;
@@ -77,6 +91,9 @@ impl<'a> StateContext<'a> {
         });
         if let Some((index, value)) = &self.map_item {
             context["Map"] = json!({"Item": {"Index": index, "Value": value}});
+        }
+        if let Some(token) = &self.task_token {
+            context["Task"] = json!({"Token": token});
         }
         context
     }

@@ -233,7 +233,26 @@ struct Inner {
     config: ExecutorConfig,
     lambda: LambdaPool,
     integrations: Integrations,
+    /// The task tokens of the Tasks waiting for one, each with the channel
+    /// its answer goes to.
+    tokens: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<TokenAnswer>>>,
 }
+
+/// What `SendTaskSuccess`, `SendTaskFailure` or `SendTaskHeartbeat` said.
+#[derive(Debug)]
+pub(crate) enum TokenAnswer {
+    Success(Value),
+    Failure {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    Heartbeat,
+}
+
+/// A task token no waiting Task holds: unknown, or its Task has ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Task Does Not Exist: no task is waiting for the token '{0}'")]
+pub struct TaskDoesNotExist(pub String);
 
 /// Runs executions of state machines. Cheap to clone; clones share the
 /// function environments. Dropping the last clone kills every function
@@ -258,6 +277,7 @@ impl Executor {
                 config,
                 lambda,
                 integrations,
+                tokens: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -337,6 +357,39 @@ impl Executor {
         input: Value,
     ) -> ExecutionResult {
         self.start_execution(machine, name, input).wait().await
+    }
+
+    /// `SendTaskSuccess`: the Task waiting for `token` succeeds with
+    /// `output` as its result.
+    pub fn send_task_success(&self, token: &str, output: Value) -> Result<(), TaskDoesNotExist> {
+        self.answer(token, TokenAnswer::Success(output))
+    }
+
+    /// `SendTaskFailure`: the Task waiting for `token` fails with `error`
+    /// (`States.TaskFailed` when none) and `cause`.
+    pub fn send_task_failure(
+        &self,
+        token: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), TaskDoesNotExist> {
+        self.answer(token, TokenAnswer::Failure { error, cause })
+    }
+
+    /// `SendTaskHeartbeat`: the Task waiting for `token` is still being
+    /// worked on, so its `HeartbeatSeconds` start again.
+    pub fn send_task_heartbeat(&self, token: &str) -> Result<(), TaskDoesNotExist> {
+        self.answer(token, TokenAnswer::Heartbeat)
+    }
+
+    fn answer(&self, token: &str, answer: TokenAnswer) -> Result<(), TaskDoesNotExist> {
+        let tokens = lock(&self.inner.tokens);
+        let sender = tokens
+            .get(token)
+            .ok_or_else(|| TaskDoesNotExist(token.to_owned()))?;
+        sender
+            .send(answer)
+            .map_err(|_| TaskDoesNotExist(token.to_owned()))
     }
 
     /// The REPORT records of every Lambda invocation so far.

@@ -115,6 +115,13 @@ impl Run {
         sc: &mut StateContext<'_>,
     ) -> Result<Value, Failure> {
         let effective = sc.select(&state.input_path, raw)?;
+        // A Task that waits for a callback gets its token before its
+        // Parameters are filled, which pass it on (`$$.Task.Token`).
+        if let Kind::Task { resource, .. } = &state.kind
+            && crate::integrations::waiting_for_token(resource).is_some()
+        {
+            sc.set_task_token(uuid::Uuid::new_v4().to_string());
+        }
         // Parameters are evaluated once, before the first attempt, so every
         // retry sends the same task input.
         let parameters = match &state.parameters {

@@ -1,7 +1,10 @@
 //! The Task state's work: a Lambda function called by its ARN, or a
 //! resource of `arn:aws:states:::` (`lambda:invoke` and the service
 //! integrations), each within its TimeoutSeconds and with the history
-//! events AWS records for that kind of resource.
+//! events AWS records for that kind of resource. A `.waitForTaskToken`
+//! resource is called, then the Task waits for `SendTaskSuccess` or
+//! `SendTaskFailure` with its token, within its `HeartbeatSeconds` between
+//! heartbeats.
 
 use std::time::Duration;
 
@@ -37,6 +40,20 @@ impl Run {
     ) -> Result<Value, Failure> {
         let timeout = resolve_seconds(task.timeout, task.effective, sc, "TimeoutSeconds")?;
         let heartbeat = resolve_seconds(task.heartbeat, task.effective, sc, "HeartbeatSeconds")?;
+        if let (Some(base), Some(token)) = (
+            crate::integrations::waiting_for_token(task.resource),
+            sc.task_token(),
+        ) {
+            let resource = Resource::parse(base).map_err(|detail| sc.runtime_failure(&detail))?;
+            let waiting = Waiting {
+                resource: &resource,
+                parameters: task.parameters,
+                token,
+                timeout,
+                heartbeat,
+            };
+            return self.run_waiting(&waiting, thread).await;
+        }
         let resource =
             Resource::parse(task.resource).map_err(|detail| sc.runtime_failure(&detail))?;
         match &resource {
@@ -132,6 +149,66 @@ impl Run {
         self.record_task_end(thread, names, outcome)
     }
 
+    /// A `.waitForTaskToken` Task: the resource is called (`TaskSubmitted`
+    /// records its answer), then the Task waits for its token's answer,
+    /// failing with `States.HeartbeatTimeout` when no heartbeat comes
+    /// within `HeartbeatSeconds` and `States.Timeout` past
+    /// `TimeoutSeconds`. Both run on the real clock: the answer comes from
+    /// outside, so there is nothing to skip.
+    async fn run_waiting(
+        &self,
+        waiting: &Waiting<'_>,
+        thread: &mut Thread,
+    ) -> Result<Value, Failure> {
+        let region = &self.inner.config.region;
+        let (resource_type, resource_name) = waiting.resource.type_and_name();
+        let resource_name = format!(
+            "{resource_name}{}",
+            crate::integrations::WAIT_FOR_TASK_TOKEN
+        );
+        let mut details = json!({
+            "resourceType": resource_type,
+            "resource": resource_name,
+            "region": region,
+            "parameters": waiting.parameters.to_string(),
+        });
+        if let Some(t) = waiting.timeout {
+            details["timeoutInSeconds"] = json!(t);
+        }
+        if let Some(h) = waiting.heartbeat {
+            details["heartbeatInSeconds"] = json!(h);
+        }
+        self.record(thread, "TaskScheduled", Some(details));
+        let names = json!({"resourceType": resource_type, "resource": resource_name});
+        self.record(thread, "TaskStarted", Some(names.clone()));
+        let (sender, mut answers) = tokio::sync::mpsc::unbounded_channel();
+        super::lock(&self.inner.tokens).insert(waiting.token.to_owned(), sender);
+        // The submission is recorded inside `work`, which cannot borrow the
+        // thread mutably; its event id comes out through `submitted_id`.
+        let submitted_id = std::sync::atomic::AtomicU64::new(0);
+        let (previous, now) = (thread.last, thread.clock.now());
+        let work = async {
+            let submitted = self
+                .call_resource(waiting.resource, waiting.parameters, region)
+                .await?;
+            let mut details = names.clone();
+            details["output"] = json!(submitted.to_string());
+            details["outputDetails"] = json!({"truncated": false});
+            let id = self
+                .history
+                .record(previous, now, "TaskSubmitted", Some(details));
+            submitted_id.store(id, std::sync::atomic::Ordering::Relaxed);
+            wait_for_answer(&mut answers, waiting.heartbeat).await
+        };
+        let outcome = within(waiting.timeout.map(Duration::from_secs), work).await;
+        super::lock(&self.inner.tokens).remove(waiting.token);
+        let submitted = submitted_id.load(std::sync::atomic::Ordering::Relaxed);
+        if submitted != 0 {
+            thread.last = submitted;
+        }
+        self.record_task_end(thread, names, outcome)
+    }
+
     /// Records `TaskTimedOut` (for `None`), `TaskSucceeded` or `TaskFailed`;
     /// `details` names the resource.
     fn record_task_end(
@@ -205,6 +282,42 @@ impl Run {
         {
             LambdaOutcome::Payload(body) => Ok(invoke_response(&body, &request_id)),
             LambdaOutcome::Failed { error, cause } => Err(Failure::new(error, Some(cause))),
+        }
+    }
+}
+
+/// A Task waiting for its token's answer.
+struct Waiting<'a> {
+    resource: &'a Resource,
+    parameters: &'a Value,
+    token: &'a str,
+    timeout: Option<u64>,
+    heartbeat: Option<u64>,
+}
+
+/// Waits for the answer to a task token: its output, its failure, or
+/// `States.HeartbeatTimeout` once `heartbeat` seconds pass without one.
+async fn wait_for_answer(
+    answers: &mut tokio::sync::mpsc::UnboundedReceiver<super::TokenAnswer>,
+    heartbeat: Option<u64>,
+) -> Result<Value, Failure> {
+    loop {
+        let next = within(heartbeat.map(Duration::from_secs), answers.recv()).await;
+        match next {
+            None => return Err(Failure::new("States.HeartbeatTimeout", None)),
+            Some(None) => {
+                return Err(Failure::runtime(
+                    "the task token's channel closed".to_owned(),
+                ));
+            }
+            Some(Some(super::TokenAnswer::Heartbeat)) => continue,
+            Some(Some(super::TokenAnswer::Success(output))) => return Ok(output),
+            Some(Some(super::TokenAnswer::Failure { error, cause })) => {
+                return Err(Failure::new(
+                    error.unwrap_or_else(|| "States.TaskFailed".to_owned()),
+                    cause,
+                ));
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The execution actions: `StartExecution` (idempotent by name while the
 //! execution runs, as in AWS), `DescribeExecution`,
 //! `DescribeStateMachineForExecution`, `ListExecutions`,
-//! `GetExecutionHistory`, `StopExecution` and `RedriveExecution`.
+//! `GetExecutionHistory`, `StopExecution` and `RedriveExecution`, and the
+//! answers to a waiting task token: `SendTaskSuccess`, `SendTaskFailure`
+//! and `SendTaskHeartbeat`.
 //!
 //! Executions run on the endpoint's executor; each is watched by a task
 //! that keeps its result, so the actions read a running execution's
@@ -126,6 +128,47 @@ pub(super) fn redrive(service: &Service, body: &Body) -> Reply {
         .executions
         .insert(arn.to_owned(), Arc::new(redriven));
     Ok(json!({"redriveDate": epoch(now)}))
+}
+
+/// `SendTaskSuccess`: the Task waiting for `taskToken` succeeds with
+/// `output`, which must be JSON.
+pub(super) fn task_success(service: &Service, body: &Body) -> Reply {
+    let token = body.required("taskToken")?;
+    let output = body.required("output")?;
+    let output: Value = serde_json::from_str(output)
+        .map_err(|e| ApiError::new("InvalidOutput", format!("Invalid Output: '{e}'")))?;
+    service
+        .executor
+        .send_task_success(token, output)
+        .map_err(task_does_not_exist)?;
+    Ok(json!({}))
+}
+
+/// `SendTaskFailure`: the Task waiting for `taskToken` fails with `error`
+/// and `cause`.
+pub(super) fn task_failure(service: &Service, body: &Body) -> Reply {
+    let token = body.required("taskToken")?;
+    let error = body.string("error")?.map(str::to_owned);
+    let cause = body.string("cause")?.map(str::to_owned);
+    service
+        .executor
+        .send_task_failure(token, error, cause)
+        .map_err(task_does_not_exist)?;
+    Ok(json!({}))
+}
+
+/// `SendTaskHeartbeat`: the Task waiting for `taskToken` is alive.
+pub(super) fn task_heartbeat(service: &Service, body: &Body) -> Reply {
+    let token = body.required("taskToken")?;
+    service
+        .executor
+        .send_task_heartbeat(token)
+        .map_err(task_does_not_exist)?;
+    Ok(json!({}))
+}
+
+fn task_does_not_exist(error: crate::executor::TaskDoesNotExist) -> ApiError {
+    ApiError::new("TaskDoesNotExist", error.to_string())
 }
 
 /// `REDRIVABLE` once an execution stopped inside a state without

@@ -55,6 +55,9 @@ pub const ACTIONS: &[&str] = &[
     "GetExecutionHistory",
     "StopExecution",
     "RedriveExecution",
+    "SendTaskSuccess",
+    "SendTaskFailure",
+    "SendTaskHeartbeat",
 ];
 
 /// What every action works on: the executor, the region and account of
@@ -91,6 +94,9 @@ impl Service {
             "GetExecutionHistory" => executions::history(self, body),
             "StopExecution" => executions::stop(self, body).await,
             "RedriveExecution" => executions::redrive(self, body),
+            "SendTaskSuccess" => executions::task_success(self, body),
+            "SendTaskFailure" => executions::task_failure(self, body),
+            "SendTaskHeartbeat" => executions::task_heartbeat(self, body),
             other => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("sfn-local does not serve the action {other}; it serves {ACTIONS:?}"),
@@ -219,12 +225,12 @@ mod tests {
     #[tokio::test]
     async fn an_action_not_served_is_unknown_and_named() {
         let error = service()
-            .dispatch("SendTaskSuccess", &Body::default())
+            .dispatch("StartSyncExecution", &Body::default())
             .await
             .unwrap_err();
         assert_eq!(error.kind, "UnknownOperationException");
         assert!(
-            error.message.contains("SendTaskSuccess"),
+            error.message.contains("StartSyncExecution"),
             "{}",
             error.message
         );
