@@ -171,6 +171,30 @@ fn help() -> ! {
     std::process::exit(0);
 }
 
+/// A function started here talks to the region's local endpoint, never to
+/// AWS: it gets `AWS_ENDPOINT_URL` from `--aws-endpoint(-url)` unless its
+/// own `--env` sets one, and without either the command refuses.
+fn with_local_endpoint(
+    function: FunctionConfig,
+    region: &str,
+    endpoints: &HashMap<String, String>,
+) -> anyhow::Result<FunctionConfig> {
+    const ENDPOINT: &str = "AWS_ENDPOINT_URL";
+    if function.environment.contains_key(ENDPOINT) {
+        return Ok(function);
+    }
+    match endpoints.get(region) {
+        Some(url) => Ok(function.env(ENDPOINT, url)),
+        None => bail!(
+            "function `{}` would reach real AWS: give the local endpoint of {region} \
+             (sfn run --aws-endpoint-url URL, sfn serve --aws-endpoint {region}=URL) \
+             or --env {}:{ENDPOINT}=URL",
+            function.name,
+            function.name
+        ),
+    }
+}
+
 /// The executor both commands use: the functions with their settings,
 /// the region, the local endpoints, the clock, logs on stderr.
 fn executor_config(
@@ -190,7 +214,7 @@ fn executor_config(
         for (_, key, value) in common.env.iter().filter(|(f, _, _)| f == name) {
             function = function.env(key, value);
         }
-        functions.push(function);
+        functions.push(with_local_endpoint(function, &common.region, &endpoints)?);
     }
     if let Some((function, _, _)) = common
         .env
@@ -342,6 +366,21 @@ mod tests {
         assert!(options.common.virtual_time);
         let config = executor_config(&options.common, options.endpoints).unwrap();
         assert_eq!(config.functions[0].environment["TABLE"], "records");
+        assert_eq!(
+            config.functions[0].environment["AWS_ENDPOINT_URL"], "http://127.0.0.1:5000",
+            "a function gets the region's local endpoint"
+        );
+        let nowhere = parse_serve(args("--function detect=/bin/true")).unwrap();
+        let refused = executor_config(&nowhere.common, HashMap::new()).unwrap_err();
+        assert!(
+            refused.to_string().contains("would reach real AWS"),
+            "{refused}"
+        );
+        let own = parse_serve(args(
+            "--function detect=/bin/true --env detect:AWS_ENDPOINT_URL=http://127.0.0.1:1",
+        ))
+        .unwrap();
+        assert!(executor_config(&own.common, HashMap::new()).is_ok());
         let stray = parse_serve(args("--env notify:A=B")).unwrap();
         assert!(executor_config(&stray.common, HashMap::new()).is_err());
         assert!(parse_serve(args("--aws-endpoint http://127.0.0.1:5000")).is_err());

@@ -52,7 +52,10 @@ impl Run {
                 timeout,
                 heartbeat,
             };
-            return self.run_waiting(&waiting, thread).await;
+            // Boxed: its future holds the resource call and the wait, and
+            // inline it takes the layout of `run_state`'s future past the
+            // compiler's query depth limit (nightly rustc refuses it).
+            return Box::pin(self.run_waiting(&waiting, thread)).await;
         }
         let resource =
             Resource::parse(task.resource).map_err(|detail| sc.runtime_failure(&detail))?;
