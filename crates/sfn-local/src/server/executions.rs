@@ -198,25 +198,16 @@ pub(super) fn describe(service: &Service, body: &Body) -> Reply {
     let entry = registry.execution(body.required("executionArn")?)?;
     let with_data = include_data(body)?;
     let result = entry.result();
-    let mut reply = json!({
-        "executionArn": entry.control.arn(),
-        "stateMachineArn": entry.machine.arn,
-        "name": entry.name,
-        "status": status(result.as_deref()),
-        "startDate": epoch(entry.control.start_date()),
-        "redriveCount": entry.redrive_count,
-        "redriveStatus": redrive_status(entry, result.as_deref()),
-    });
-    if let Some(date) = entry.redrive_date {
-        reply["redriveDate"] = epoch(date);
-    }
+    // What ListExecutions shows of it (including stopDate and
+    // redriveDate), plus what only DescribeExecution adds.
+    let mut reply = list_item(entry);
+    reply["redriveStatus"] = json!(redrive_status(entry, result.as_deref()));
     if with_data {
         reply["input"] = json!(entry.input);
         reply["inputDetails"] = json!({"included": true});
     }
     if let Some(result) = result {
         let description = &result.description;
-        reply["stopDate"] = epoch(date(&description.stop_date));
         if let (Some(output), true) = (&description.output, with_data) {
             reply["output"] = json!(output);
             reply["outputDetails"] = json!({"included": true});
