@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use local_stack::changes::{Actor, Changes, Made, Opening};
+use local_stack::demo;
 use local_stack::faults::{Fault, FaultProxy};
 use local_stack::pipeline::{Pipeline, PipelineOptions};
 use local_stack::{LocalStack, RegionStack, StackSpec};
@@ -295,20 +296,22 @@ impl Stage {
         }))
     }
 
-    /// Every message in an inbox, read until it is dry.
-    async fn drain(&self, escalations: bool) -> anyhow::Result<Vec<Value>> {
+    /// Every escalation in its inbox, read until it is dry.
+    async fn escalations(&self) -> anyhow::Result<Vec<Value>> {
         let mut messages = Vec::new();
         loop {
-            let batch = if escalations {
-                self.stack.take_escalations(1).await?
-            } else {
-                self.stack.take_notifications(1).await?
-            };
+            let batch = self.stack.take_escalations(1).await?;
             if batch.is_empty() {
                 return Ok(messages);
             }
             messages.extend(batch);
         }
+    }
+
+    /// How many notifications in the inbox announce this change.
+    async fn notified(&self, made: &Made) -> anyhow::Result<usize> {
+        let bodies = demo::notification_bodies(&self.stack.site(&self.spec)).await?;
+        Ok(demo::notifications_about(&bodies, made.event_id()))
     }
 
     fn finish(self) {
@@ -355,16 +358,6 @@ fn revoked(results: &[ExecutionResult]) -> usize {
         .sum()
 }
 
-/// How many notifications announce the change with this event id.
-fn notifications_about(envelopes: &[Value], event_id: &str) -> usize {
-    envelopes
-        .iter()
-        .filter_map(|envelope| envelope.get("Message").and_then(Value::as_str))
-        .filter_map(|message| serde_json::from_str::<Value>(message).ok())
-        .filter(|body| body.pointer("/change/eventId").and_then(Value::as_str) == Some(event_id))
-        .count()
-}
-
 fn seconds(elapsed: Duration) -> f64 {
     (elapsed.as_secs_f64() * 10.0).round() / 10.0
 }
@@ -381,8 +374,8 @@ async fn duplicates(options: &Options) -> anyhow::Result<Report> {
     let results = run_all(&stage.pipeline, events).await;
     let elapsed = started.elapsed();
     let backups = stage.records().backups_of(&made.group_id).await?.len();
-    let notified = notifications_about(&stage.drain(false).await?, made.event_id());
-    let escalated = stage.drain(true).await?.len();
+    let notified = stage.notified(&made).await?;
+    let escalated = stage.escalations().await?.len();
     let mut report = Report::new("duplicates");
     report.figure("deliveries", options.duplicates);
     report.figure("wall time (s)", seconds(elapsed));
@@ -471,7 +464,7 @@ async fn changes(options: &Options) -> anyhow::Result<Report> {
         still_open += usize::from(stage.still_open(change).await?);
     }
     let throttled = stage.proxy.injected().len();
-    let escalated = stage.drain(true).await?.len();
+    let escalated = stage.escalations().await?.len();
     let mut report = Report::new("changes");
     report.figure("changes", options.changes);
     report.figure("made within (s)", seconds(made_in));
@@ -534,7 +527,7 @@ async fn crash(options: &Options) -> anyhow::Result<Report> {
     let records = stage.records();
     let backups = records.backups_of(&made.group_id).await?.len();
     let audit = records.get_audit(&made.group_id, made.event_id()).await?;
-    let notified = notifications_about(&stage.drain(false).await?, made.event_id());
+    let notified = stage.notified(&made).await?;
     let mut report = Report::new("crash");
     report.figure("processes killed", killed);
     report.figure("execution time (s)", seconds(elapsed));

@@ -334,7 +334,7 @@ async fn collect(site: &Site, scenario: &Scenario) -> Result<Collected, Error> {
 
 /// Every notification in the inbox, as the bodies Moat published. They
 /// arrive through SNS -> SQS, so this reads until the inbox is dry.
-async fn notification_bodies(site: &Site) -> Result<Vec<Value>, Error> {
+pub async fn notification_bodies(site: &Site) -> Result<Vec<Value>, Error> {
     let mut envelopes: Vec<Value> = Vec::new();
     loop {
         let batch =
@@ -489,7 +489,7 @@ impl Collected {
 }
 
 /// How many notification bodies announce the change with this event id.
-fn notifications_about(bodies: &[Value], event_id: &str) -> usize {
+pub fn notifications_about(bodies: &[Value], event_id: &str) -> usize {
     bodies
         .iter()
         .filter(|body| body.pointer("/change/eventId").and_then(Value::as_str) == Some(event_id))
