@@ -290,7 +290,11 @@ fn every_task_retries_transient_errors_and_catches_the_rest() {
                 .filter_map(Value::as_str)
                 .collect();
             let resource = state["Resource"].as_str().unwrap_or_default();
-            if resource.contains("FunctionArn") {
+            let function = state
+                .pointer("/Parameters/FunctionName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if resource.contains("FunctionArn") || function.contains("FunctionArn") {
                 for error in [
                     "Throttled",
                     "Retryable",
@@ -329,6 +333,32 @@ fn every_task_retries_transient_errors_and_catches_the_rest() {
             );
         }
     }
+}
+
+/// A review waits for a person in the state the decision commands look
+/// for, as long as the policy says, and never longer than the execution
+/// may run: the machine's `TimeoutSeconds` leaves room for the longest
+/// review a policy may set.
+#[test]
+fn the_review_waits_in_its_named_state_within_the_machines_timeout() {
+    let spec = moat_stack::StackSpec::load().unwrap();
+    let text = spec.state_machine_definition().unwrap();
+    let definition: Value = serde_json::from_str(&text).unwrap();
+    let review = &states(&definition)[moat_stack::REVIEW_STATE];
+    assert_eq!(
+        review["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "{} must wait for a task token",
+        moat_stack::REVIEW_STATE
+    );
+    assert_eq!(review["TimeoutSecondsPath"], "$.evaluation.reviewTimeoutSeconds");
+    assert_eq!(review["Parameters"]["Payload"]["taskToken.$"], "$$.Task.Token");
+    let longest_review = u64::from(moat_domain::policy::MAX_REVIEW_TIMEOUT_HOURS) * 3600;
+    let machine_timeout = definition["TimeoutSeconds"].as_u64().unwrap();
+    // An hour for everything around the review: it never decides the end.
+    assert!(
+        machine_timeout >= longest_review + 3600,
+        "TimeoutSeconds {machine_timeout} leaves no room for a {longest_review} s review"
+    );
 }
 
 /// Every Rust file says what it is for in its first line.

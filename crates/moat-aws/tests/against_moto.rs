@@ -285,6 +285,7 @@ fn backup(group_id: &str, event_id: &str, rule_ids: &[&str]) -> BackupRecord {
         group: GroupRef::Id {
             group_id: group_id.into(),
         },
+        reason: None,
     };
     let snapshot = moat_domain::snapshot::GroupSnapshot {
         account: ACCOUNT.into(),

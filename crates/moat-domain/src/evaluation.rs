@@ -7,6 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::Change;
+use crate::snapshot::{Direction, GroupSnapshot};
+
+/// The policy rule id of an operator lockdown's finding; no policy rule
+/// may take it, since policy ids are what exemptions name.
+pub const OPERATOR_LOCKDOWN_RULE_ID: &str = "operator-lockdown";
+
 /// How bad a finding is, weakest first, so `max()` picks the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,6 +200,34 @@ impl Evaluation {
         }
     }
 
+    /// The evaluation of an operator's lockdown: one `Lockdown` finding over
+    /// every ingress rule, whatever the policy says. Exemptions do not
+    /// apply: the operator asked for the group to be closed, knowingly.
+    pub fn operator_lockdown(change: &Change, snapshot: &GroupSnapshot) -> Evaluation {
+        let ingress: Vec<String> = snapshot
+            .rules_in(Direction::Ingress)
+            .map(|rule| rule.rule_id.clone())
+            .collect();
+        let reason = format!(
+            "operator lockdown by {}: {}",
+            change.actor,
+            change.reason.as_deref().unwrap_or("no reason given")
+        );
+        Evaluation {
+            verdict: Verdict::Lockdown,
+            findings: vec![Finding {
+                policy_rule_id: OPERATOR_LOCKDOWN_RULE_ID.to_owned(),
+                title: "An operator closed the group to all inbound traffic".to_owned(),
+                controls: Vec::new(),
+                severity: Severity::Critical,
+                action: Action::Lockdown,
+                security_group_rule_ids: ingress,
+                reason,
+            }],
+            ..Evaluation::compliant()
+        }
+    }
+
     /// Raises the verdict to `Notify` when an exemption suppressed a finding
     /// or was capped. Anyone who may tag a group may write an exemption, so
     /// what it lets through is announced like a `notify` finding, never
@@ -220,6 +255,45 @@ impl Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operator_lockdown_closes_every_ingress_rule_whatever_the_policy() {
+        let request = crate::event::OperatorLockdown {
+            request_id: "lockdown-sg-1-abc".into(),
+            group_id: "sg-1".into(),
+            account: "210987654321".into(),
+            region: "us-east-1".into(),
+            actor: "arn:aws:iam::210987654321:user/oncall".into(),
+            reason: "incident 42".into(),
+            requested_at: "2026-11-20T09:00:00Z".parse().unwrap(),
+        };
+        let mut snapshot = crate::records::tests::snapshot(&["sgr-1", "sgr-2"]);
+        snapshot.rules[1].direction = Direction::Egress;
+        let evaluation = Evaluation::operator_lockdown(&request.change(), &snapshot);
+        assert_eq!(evaluation.verdict, Verdict::Lockdown);
+        assert_eq!(evaluation.findings[0].security_group_rule_ids, ["sgr-1"]);
+        assert_eq!(
+            evaluation.findings[0].reason,
+            "operator lockdown by arn:aws:iam::210987654321:user/oncall: incident 42"
+        );
+        let plan = crate::plan::plan(&snapshot, &evaluation).unwrap();
+        assert_eq!(plan.revoke_ingress, ["sgr-1"]);
+        assert!(plan.revoke_egress.is_empty() && plan.lockdown);
+    }
+
+    #[test]
+    fn a_lockdown_input_with_an_unknown_field_is_refused_by_name() {
+        let input = serde_json::json!({"lockdown": {"requestId": "r", "groupId": "sg-1", "account": "1",
+            "region": "us-east-1", "actor": "a", "reason": "x", "requestedAt": "2026-11-20T09:00:00Z", "force": true}});
+        let error = crate::event::OperatorLockdown::from_input(&input)
+            .unwrap()
+            .unwrap_err();
+        assert!(error.to_string().contains("force"), "{error}");
+        assert!(
+            crate::event::OperatorLockdown::from_input(&serde_json::json!({"detail": {}}))
+                .is_none()
+        );
+    }
 
     fn finding(action: Action) -> Finding {
         Finding {

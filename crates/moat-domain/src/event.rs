@@ -25,6 +25,9 @@ pub enum EventName {
     ModifySecurityGroupRules,
     UpdateSecurityGroupRuleDescriptionsIngress,
     UpdateSecurityGroupRuleDescriptionsEgress,
+    /// Not a CloudTrail call: an operator's `cargo xtask lockdown`, which
+    /// starts the state machine with an [`OperatorLockdown`] input.
+    OperatorLockdown,
 }
 
 impl EventName {
@@ -54,9 +57,12 @@ impl EventName {
             EventName::UpdateSecurityGroupRuleDescriptionsEgress => {
                 "UpdateSecurityGroupRuleDescriptionsEgress"
             }
+            EventName::OperatorLockdown => "OperatorLockdown",
         }
     }
 
+    /// The CloudTrail event name, if Moat handles it. `OperatorLockdown` is
+    /// not one: it never comes from CloudTrail.
     pub fn parse(name: &str) -> Option<EventName> {
         EventName::ALL
             .into_iter()
@@ -94,6 +100,9 @@ pub struct Change {
     /// Who made the call: `userIdentity.arn`.
     pub actor: String,
     pub group: GroupRef,
+    /// Why, when a person says so: the reason of an operator lockdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Change {
@@ -293,6 +302,53 @@ struct CloudTrailDetail {
     response_elements: Value,
 }
 
+/// The state machine input `cargo xtask lockdown` starts an execution
+/// with: `{"lockdown": {...}}`. The request id is the execution's name, so
+/// a second start of the same lockdown is the same execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperatorLockdown {
+    pub request_id: String,
+    pub group_id: String,
+    pub account: String,
+    pub region: String,
+    /// The operator's IAM identity (`sts:GetCallerIdentity`).
+    pub actor: String,
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// The key of an operator lockdown input.
+pub const LOCKDOWN_INPUT_KEY: &str = "lockdown";
+
+impl OperatorLockdown {
+    /// The lockdown in an execution input, if the input is one.
+    pub fn from_input(input: &Value) -> Option<Result<OperatorLockdown, Error>> {
+        let request = input.get(LOCKDOWN_INPUT_KEY)?;
+        Some(
+            serde_json::from_value(request.clone()).map_err(|error| {
+                Error::invalid("operator lockdown", "$.lockdown", error.to_string())
+            }),
+        )
+    }
+
+    /// The change the rest of the pipeline works on.
+    pub fn change(&self) -> Change {
+        Change {
+            event_id: self.request_id.clone(),
+            event_name: EventName::OperatorLockdown,
+            event_time: self.requested_at,
+            account: self.account.clone(),
+            region: self.region.clone(),
+            actor: self.actor.clone(),
+            group: GroupRef::Id {
+                group_id: self.group_id.clone(),
+            },
+            reason: Some(self.reason.clone()),
+        }
+    }
+}
+
 /// Turns one EventBridge event into a change or a skip.
 ///
 /// An event that is not a CloudTrail security-group call Moat knows is an
@@ -381,6 +437,7 @@ pub fn detect(event: &Value, me: &SelfIdentity) -> Result<Detection, Error> {
         region: detail.aws_region,
         actor,
         group,
+        reason: None,
     }))
 }
 

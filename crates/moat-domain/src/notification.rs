@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::evaluation::{Evaluation, Verdict};
 use crate::event::Change;
-use crate::records::{BackupRef, RemediationOutcome};
+use crate::records::{BackupRef, Decision, RemediationOutcome, ReviewDecision};
 use crate::snapshot::GroupSnapshot;
 
 /// SNS wants subjects shorter than 100 characters, in printable ASCII.
@@ -41,6 +42,7 @@ pub fn change_notice(
     evaluation: &Evaluation,
     backup: Option<&BackupRef>,
     outcome: Option<&RemediationOutcome>,
+    review: Option<&ReviewDecision>,
 ) -> Notification {
     let group = format!("{} ({})", before.group_id, before.group_name);
     let place = format!("{}/{}", before.account, before.region);
@@ -79,6 +81,9 @@ pub fn change_notice(
             text.push_str(&format!("; {} {verb}.", count(left, "rule")));
             text
         }
+        None if review.is_some_and(|r| r.decision == Decision::Rejected) => {
+            "Nothing was changed: the reviewer rejected the fix.".to_owned()
+        }
         None => match evaluation.verdict {
             Verdict::Compliant => "The group is compliant; nothing to do.".to_owned(),
             Verdict::Review => "Nothing was changed: a person must review it.".to_owned(),
@@ -88,15 +93,16 @@ pub fn change_notice(
     let undo = backup
         .map(|backup| format!(" Backup {} holds the rules as they were.", backup.backup_id))
         .unwrap_or_default();
+    let decided = review.map(review_sentence).unwrap_or_default();
     let summary = format!(
-        "{actor} called {event} on {group} in {place} at {time}: {reasons}. {what_moat_did}{undo}",
+        "{actor} called {event} on {group} in {place} at {time}: {reasons}.{decided} {what_moat_did}{undo}",
         actor = change.actor,
         event = change.event_name,
         time = change.event_time.to_rfc3339(),
     );
     let subject = sns_subject(&format!(
         "[Moat] {} {} in {}",
-        verdict_word(evaluation, outcome),
+        verdict_word(evaluation, outcome, review),
         before.group_id,
         place
     ));
@@ -115,6 +121,7 @@ pub fn change_notice(
         "expiredExemptions": evaluation.expired_exemptions,
         "cappedExemptions": evaluation.capped_exemptions,
         "backup": backup,
+        "review": review,
         "remediation": outcome.map(|outcome| json!({
             "revoked": outcome.revoked,
             "alreadyGone": outcome.already_gone,
@@ -136,7 +143,28 @@ pub fn change_notice(
             ("groupId", &before.group_id),
             ("eventName", change.event_name.as_str()),
         ]),
-        dedup_key: change_dedup_key(&before.group_id, &change.event_id),
+        dedup_key: match review {
+            // The decision is news of its own: the change's first notice
+            // (of what was fixed without a person) has gone out already.
+            Some(review) => format!(
+                "{}/review-{}",
+                change_dedup_key(&before.group_id, &change.event_id),
+                review.decision.as_str()
+            ),
+            None => change_dedup_key(&before.group_id, &change.event_id),
+        },
+    }
+}
+
+/// " Approved by arn:...: reason." for the summary.
+fn review_sentence(review: &ReviewDecision) -> String {
+    let verb = match review.decision {
+        Decision::Approved => "Approved",
+        Decision::Rejected => "Rejected",
+    };
+    match &review.reason {
+        Some(reason) => format!(" {verb} by {}: {reason}.", review.reviewer),
+        None => format!(" {verb} by {}.", review.reviewer),
     }
 }
 
@@ -175,7 +203,18 @@ fn reasons(evaluation: &Evaluation) -> String {
     }
 }
 
-fn verdict_word(evaluation: &Evaluation, outcome: Option<&RemediationOutcome>) -> &'static str {
+fn verdict_word(
+    evaluation: &Evaluation,
+    outcome: Option<&RemediationOutcome>,
+    review: Option<&ReviewDecision>,
+) -> &'static str {
+    if let Some(review) = review {
+        return match (review.decision, outcome) {
+            (Decision::Approved, Some(outcome)) if outcome.dry_run => "would remediate (approved)",
+            (Decision::Approved, _) => "remediated (approved)",
+            (Decision::Rejected, _) => "review rejected for",
+        };
+    }
     match (evaluation.verdict, outcome) {
         (_, Some(outcome)) if outcome.dry_run => "would remediate",
         (Verdict::Lockdown, Some(_)) => "locked down",
@@ -199,6 +238,8 @@ fn verdict_word(evaluation: &Evaluation, outcome: Option<&RemediationOutcome>) -
 pub enum EscalationCause {
     /// Policy asks a person to decide on these findings.
     Review,
+    /// No one decided within the policy's review timeout; nothing changed.
+    ReviewExpired,
     /// A step failed after its retries; `error` is the state machine's
     /// error name and `cause` its message.
     Failure {
@@ -227,6 +268,19 @@ pub struct Escalation {
     pub change: Option<Change>,
     #[serde(default)]
     pub evaluation: Option<Evaluation>,
+    /// For a review: when it expires (the policy's review timeout).
+    #[serde(default)]
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// The command that approves a review, as the escalation quotes it.
+pub fn approve_command(execution_arn: &str) -> String {
+    format!("cargo xtask approve {execution_arn} --reason '...' --yes")
+}
+
+/// The command that rejects a review, as the escalation quotes it.
+pub fn reject_command(execution_arn: &str) -> String {
+    format!("cargo xtask reject {execution_arn} --reason '...' --yes")
 }
 
 /// The Step Functions console page of an execution.
@@ -235,6 +289,18 @@ pub fn console_link(execution_arn: &str) -> String {
     format!(
         "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
     )
+}
+
+/// The reasons of the findings that wait for a person.
+fn review_reasons(escalation: &Escalation) -> String {
+    escalation
+        .evaluation
+        .iter()
+        .flat_map(|evaluation| &evaluation.findings)
+        .filter(|finding| finding.action == crate::evaluation::Action::Review)
+        .map(|finding| finding.reason.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The escalation message.
@@ -250,20 +316,29 @@ pub fn escalation_notice(escalation: &Escalation) -> Notification {
         .unwrap_or_else(|| "an unknown group".to_owned());
     let (headline, detail, kind) = match &escalation.cause {
         EscalationCause::Review => {
-            let reasons = escalation
-                .evaluation
-                .iter()
-                .flat_map(|evaluation| &evaluation.findings)
-                .filter(|finding| finding.action == crate::evaluation::Action::Review)
-                .map(|finding| finding.reason.as_str())
-                .collect::<Vec<_>>()
-                .join("; ");
+            let by = escalation
+                .deadline
+                .map(|deadline| format!(" by {}", deadline.to_rfc3339()))
+                .unwrap_or_default();
             (
                 format!("review needed for {group}"),
-                format!("Policy asks a person to decide: {reasons}."),
+                format!(
+                    "Policy asks a person to decide{by}: {}. Approve (back up, then revoke those rules) with `{}`, or keep them with `{}`.",
+                    review_reasons(escalation),
+                    approve_command(&escalation.execution_arn),
+                    reject_command(&escalation.execution_arn),
+                ),
                 "review",
             )
         }
+        EscalationCause::ReviewExpired => (
+            format!("review expired for {group}"),
+            format!(
+                "No one approved or rejected in time: {}. Nothing was changed; the findings stay open.",
+                review_reasons(escalation)
+            ),
+            "reviewExpired",
+        ),
         EscalationCause::Failure {
             state,
             error,
@@ -297,6 +372,11 @@ pub fn escalation_notice(escalation: &Escalation) -> Notification {
         "consoleUrl": link,
         "change": escalation.change,
         "evaluation": escalation.evaluation,
+        "deadline": escalation.deadline,
+        "decide": matches!(escalation.cause, EscalationCause::Review).then(|| json!({
+            "approve": approve_command(&escalation.execution_arn),
+            "reject": reject_command(&escalation.execution_arn),
+        })),
         "summary": summary,
     });
     let (account, region) = escalation
@@ -417,6 +497,7 @@ mod tests {
             &evaluation,
             Some(&backup()),
             Some(&outcome(false)),
+            None,
         );
         expect_test::expect![[r#"arn:aws:sts::210987654321:assumed-role/Developer/alice called AuthorizeSecurityGroupIngress on sg-1 (app) in 210987654321/us-east-1 at 2026-11-20T09:14:03+00:00: tcp/22 open to 0.0.0.0/0 (EC2.13). Moat revoked 1 rule; 1 rule remains. Backup sg-1/evt-1 holds the rules as they were."#]]
             .assert_eq(&notice.summary);
@@ -444,7 +525,14 @@ mod tests {
             requested_until: "9999-12-31".into(),
             until: "2026-12-31".into(),
         }];
-        let notice = change_notice(&change(), &snapshot(&["sgr-22"]), &evaluation, None, None);
+        let notice = change_notice(
+            &change(),
+            &snapshot(&["sgr-22"]),
+            &evaluation,
+            None,
+            None,
+            None,
+        );
         expect_test::expect![[r#"arn:aws:sts::210987654321:assumed-role/Developer/alice called AuthorizeSecurityGroupIngress on sg-1 (app) in 210987654321/us-east-1 at 2026-11-20T09:14:03+00:00: exempted ec2-13-ssh-open (sgr-22) until 2026-12-31; exemption ec2-13-ssh-open capped to 2026-12-31 (the tag asks for 9999-12-31). Nothing was changed."#]]
             .assert_eq(&notice.summary);
         assert_eq!(
@@ -467,6 +555,7 @@ mod tests {
             &evaluation,
             None,
             Some(&outcome(true)),
+            None,
         );
         assert!(
             notice.summary.contains("would have revoked 1 rule"),
@@ -493,6 +582,7 @@ mod tests {
             dedup_id: "evt-1".into(),
             change: Some(change()),
             evaluation: None,
+            deadline: None,
         };
         let notice = escalation_notice(&escalation);
         assert!(notice.summary.contains(
@@ -522,6 +612,7 @@ mod tests {
             dedup_id: "\"etag-7\"".into(),
             change: None,
             evaluation: None,
+            deadline: None,
         };
         let notice = escalation_notice(&escalation);
         assert!(
@@ -533,6 +624,112 @@ mod tests {
         );
         assert!(notice.summary.contains("port 70000"), "{}", notice.summary);
         assert_eq!(notice.attributes["cause"], "policyRejected");
+    }
+
+    fn review_finding() -> Finding {
+        Finding {
+            action: Action::Review,
+            ..ssh_finding()
+        }
+    }
+
+    fn decision(decision: Decision) -> ReviewDecision {
+        ReviewDecision {
+            decision,
+            reviewer: "arn:aws:iam::210987654321:user/bob".into(),
+            reason: Some("bastion host".into()),
+            decided_at: "2026-11-20T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_review_escalation_says_by_when_and_how_to_decide() {
+        let arn = "arn:aws:states:us-east-1:111122223333:execution:moat-remediation:evt-1";
+        let escalation = Escalation {
+            cause: EscalationCause::Review,
+            execution_arn: arn.into(),
+            dedup_id: "evt-1".into(),
+            change: Some(change()),
+            evaluation: Some(Evaluation::from_findings(vec![review_finding()])),
+            deadline: Some("2026-11-21T09:14:05Z".parse().unwrap()),
+        };
+        let notice = escalation_notice(&escalation);
+        for expected in [
+            "decide by 2026-11-21T09:14:05+00:00: tcp/22 open to 0.0.0.0/0 (EC2.13)",
+            &format!("`cargo xtask approve {arn} --reason '...' --yes`"),
+            &format!("`cargo xtask reject {arn} --reason '...' --yes`"),
+        ] {
+            assert!(
+                notice.summary.contains(expected),
+                "{expected}: {}",
+                notice.summary
+            );
+        }
+        assert_eq!(notice.body["decide"]["approve"], approve_command(arn));
+        assert_eq!(notice.dedup_key, "escalate/review/evt-1");
+        let expired = Escalation {
+            cause: EscalationCause::ReviewExpired,
+            ..escalation
+        };
+        let notice = escalation_notice(&expired);
+        assert!(
+            notice
+                .summary
+                .contains("No one approved or rejected in time"),
+            "{}",
+            notice.summary
+        );
+        assert_eq!(notice.dedup_key, "escalate/reviewExpired/evt-1");
+        assert!(notice.body["decide"].is_null());
+    }
+
+    #[test]
+    fn a_decided_review_is_a_notice_of_its_own_naming_the_reviewer() {
+        let evaluation = Evaluation::from_findings(vec![review_finding()]);
+        let rejected = decision(Decision::Rejected);
+        let notice = change_notice(
+            &change(),
+            &snapshot(&["sgr-22"]),
+            &evaluation,
+            None,
+            None,
+            Some(&rejected),
+        );
+        assert!(
+            notice.summary.contains(
+                "Rejected by arn:aws:iam::210987654321:user/bob: bastion host. Nothing was changed: the reviewer rejected the fix."
+            ),
+            "{}",
+            notice.summary
+        );
+        assert_eq!(
+            notice.subject,
+            "[Moat] review rejected for sg-1 in 210987654321/us-east-1"
+        );
+        assert_eq!(notice.dedup_key, "notify/sg-1/evt-1/review-rejected");
+        let approved = decision(Decision::Approved);
+        let notice = change_notice(
+            &change(),
+            &snapshot(&["sgr-22"]),
+            &evaluation,
+            Some(&backup()),
+            Some(&outcome(false)),
+            Some(&approved),
+        );
+        assert!(
+            notice
+                .summary
+                .contains("Approved by arn:aws:iam::210987654321:user/bob"),
+            "{}",
+            notice.summary
+        );
+        assert!(
+            notice.summary.contains("Moat revoked 1 rule"),
+            "{}",
+            notice.summary
+        );
+        assert_eq!(notice.body["review"]["decision"], "approved");
+        assert_eq!(notice.dedup_key, "notify/sg-1/evt-1/review-approved");
     }
 
     #[test]

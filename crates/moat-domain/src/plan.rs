@@ -52,9 +52,36 @@ impl RemediationPlan {
 /// evaluation and snapshot disagree, and revoking by a guessed direction
 /// could fail or, worse, succeed on the wrong rule.
 pub fn plan(snapshot: &GroupSnapshot, evaluation: &Evaluation) -> Result<RemediationPlan, Error> {
+    let lockdown = evaluation.verdict == Verdict::Lockdown;
+    plan_for(snapshot, evaluation, lockdown, |action| {
+        matches!(action, Action::Remediate | Action::Lockdown)
+    })
+}
+
+/// Plans what an approved review revokes: the rules the `Review` findings
+/// name, in both directions, and nothing else. A lockdown that policy
+/// turned into a review revokes its matched rules, not every ingress rule:
+/// a person approved those findings, not the group's whole ingress.
+pub fn review_plan(
+    snapshot: &GroupSnapshot,
+    evaluation: &Evaluation,
+) -> Result<RemediationPlan, Error> {
+    plan_for(snapshot, evaluation, false, |action| {
+        action == Action::Review
+    })
+}
+
+/// The rules of the findings whose action `counts`, checked against the
+/// snapshot, plus every ingress rule when `lockdown`.
+fn plan_for(
+    snapshot: &GroupSnapshot,
+    evaluation: &Evaluation,
+    lockdown: bool,
+    counts: impl Fn(Action) -> bool,
+) -> Result<RemediationPlan, Error> {
     let mut wanted: Vec<&str> = Vec::new();
     for (index, finding) in evaluation.findings.iter().enumerate() {
-        if !matches!(finding.action, Action::Remediate | Action::Lockdown) {
+        if !counts(finding.action) {
             continue;
         }
         for rule_id in &finding.security_group_rule_ids {
@@ -71,7 +98,6 @@ pub fn plan(snapshot: &GroupSnapshot, evaluation: &Evaluation) -> Result<Remedia
             wanted.push(rule_id);
         }
     }
-    let lockdown = evaluation.verdict == Verdict::Lockdown;
     // Walking the snapshot keeps its order and drops duplicates for free.
     let pick = |direction: Direction| -> Vec<String> {
         snapshot
@@ -159,6 +185,22 @@ mod tests {
         assert_eq!(plan.revoke_ingress, ["sgr-22", "sgr-3389"]);
         assert_eq!(plan.revoke_egress, ["sgr-out"]);
         assert!(!plan.lockdown);
+    }
+
+    #[test]
+    fn an_approved_review_revokes_only_the_review_findings_rules() {
+        let evaluation = Evaluation::from_findings(vec![
+            finding(Action::Review, &["sgr-22"]),
+            finding(Action::Remediate, &["sgr-3389"]),
+        ]);
+        let approved = review_plan(&snapshot(), &evaluation).unwrap();
+        assert_eq!(approved.revoke_ingress, ["sgr-22"]);
+        assert!(approved.revoke_egress.is_empty());
+        assert!(!approved.lockdown);
+        assert_eq!(
+            plan(&snapshot(), &evaluation).unwrap().revoke_ingress,
+            ["sgr-3389"]
+        );
     }
 
     #[test]

@@ -146,6 +146,39 @@ pub struct RemediationOutcome {
     pub finished_at: DateTime<Utc>,
 }
 
+/// What a person decided on a `review`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Decision {
+    /// Revoke the rules the review findings name, as a remediation would.
+    Approved,
+    /// Leave the group as it is.
+    Rejected,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Rejected => "rejected",
+        }
+    }
+}
+
+/// A person's answer to a review request: the output `cargo xtask approve`
+/// and `reject` send with the waiting task's token, which the state machine
+/// places at `$.review`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewDecision {
+    pub decision: Decision,
+    /// The reviewer's IAM identity (`sts:GetCallerIdentity`).
+    pub reviewer: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub decided_at: DateTime<Utc>,
+}
+
 /// One line in the audit trail of a group: what was seen, judged and done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -165,6 +198,9 @@ pub struct AuditRecord {
     pub rules_before: usize,
     pub rules_after: Option<usize>,
     pub recorded_at: DateTime<Utc>,
+    /// The person's decision, when the change needed a review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewDecision>,
 }
 
 impl AuditRecord {
@@ -199,6 +235,7 @@ impl AuditRecord {
             rules_before: before.rules.len(),
             rules_after: outcome.map(|outcome| outcome.after.rules.len()),
             recorded_at,
+            review: None,
         }
     }
 }
@@ -227,6 +264,7 @@ impl AuditRecord {
             dry_run: self.dry_run && newer.dry_run,
             rules_after: newer.rules_after.or(self.rules_after),
             recorded_at: self.recorded_at.max(newer.recorded_at),
+            review: newer.review.clone().or_else(|| self.review.clone()),
             ..newer.clone()
         }
     }
@@ -251,6 +289,7 @@ pub(crate) mod tests {
             group: GroupRef::Id {
                 group_id: "sg-1".into(),
             },
+            reason: None,
         }
     }
 
@@ -359,6 +398,37 @@ pub(crate) mod tests {
             second.merged_with(&first).revoked,
             ["sgr-1"],
             "order does not lose a revoke"
+        );
+    }
+
+    #[test]
+    fn a_review_decision_survives_a_later_record_without_one() {
+        let at = "2026-11-20T09:14:07Z".parse().unwrap();
+        let record = |review: Option<ReviewDecision>| AuditRecord {
+            review,
+            ..AuditRecord::new(
+                &change(),
+                &snapshot(&["sgr-1"]),
+                &Evaluation::compliant(),
+                None,
+                at,
+            )
+        };
+        let rejected = ReviewDecision {
+            decision: Decision::Rejected,
+            reviewer: "arn:aws:iam::210987654321:user/bob".into(),
+            reason: Some("a bastion, accepted risk".into()),
+            decided_at: at,
+        };
+        let merged = record(Some(rejected.clone())).merged_with(&record(None));
+        assert_eq!(merged.review, Some(rejected.clone()));
+        let text = serde_json::to_value(&merged).unwrap();
+        assert_eq!(text["review"]["decision"], "rejected");
+        assert_eq!(
+            record(None)
+                .merged_with(&record(Some(rejected.clone())))
+                .review,
+            Some(rejected)
         );
     }
 

@@ -14,6 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// The remediation state machine's state that waits for a person's review
+/// decision (`.waitForTaskToken`); `cargo xtask approve` and `reject` find
+/// its task token in the history by this name, and a tidy test checks the
+/// definition has it.
+pub const REVIEW_STATE: &str = "Wait for review";
+
 /// What can go wrong reading the description or filling it in.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

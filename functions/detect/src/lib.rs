@@ -3,10 +3,16 @@
 //!
 //! The event says what happened; the API says what is true now. Everything
 //! after this step judges the snapshot read here, never the event.
+//!
+//! An operator's `cargo xtask lockdown` starts the same state machine with
+//! an `{"lockdown": ...}` input instead of an event; it becomes a change of
+//! its own kind (`OperatorLockdown`) and is never skipped as self-made.
 
 use moat_aws::ec2::SecurityGroups;
 use moat_domain::ErrorType;
-use moat_domain::event::{self, Change, Detection, GroupRef, SelfIdentity, Skip, SkipReason};
+use moat_domain::event::{
+    self, Change, Detection, GroupRef, OperatorLockdown, SelfIdentity, Skip, SkipReason,
+};
 use moat_domain::snapshot::GroupSnapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,7 +74,7 @@ pub async fn handler<G: SecurityGroups>(
 }
 
 pub async fn detect<G: SecurityGroups>(deps: &Deps<G>, event: &Value) -> Result<Detected, Error> {
-    let mut change = match event::detect(event, &deps.me)? {
+    let mut change = match change_of(event, &deps.me)? {
         Detection::Skip(skip) => {
             tracing::info!(reason = skip.reason.as_str(), event_id = %skip.event_id, "skipped");
             return Ok(skipped(skip));
@@ -121,6 +127,15 @@ pub async fn detect<G: SecurityGroups>(deps: &Deps<G>, event: &Value) -> Result<
         change: Some(change),
         snapshot: Some(snapshot),
     })
+}
+
+/// The change an execution input names: an operator's lockdown, or the
+/// CloudTrail event EventBridge delivered.
+fn change_of(input: &Value, me: &SelfIdentity) -> Result<Detection, Error> {
+    match OperatorLockdown::from_input(input) {
+        Some(request) => Ok(Detection::Change(request?.change())),
+        None => Ok(event::detect(input, me)?),
+    }
 }
 
 fn skipped(skip: Skip) -> Detected {

@@ -135,3 +135,39 @@ async fn a_bad_event_is_invalid_and_says_where() {
         diagnostic.error_message
     );
 }
+
+fn lockdown_input(actor: &str) -> Value {
+    serde_json::json!({"lockdown": {
+        "requestId": "lockdown-sg-1-0a1b", "groupId": "sg-1", "account": "210987654321",
+        "region": "us-east-1", "actor": actor, "reason": "incident 42",
+        "requestedAt": "2026-11-20T09:00:00Z"}})
+}
+
+#[tokio::test]
+async fn an_operator_lockdown_is_a_change_of_its_own_even_from_moats_role() {
+    let deps = deps(vec![group("sg-1", "app")]);
+    // The operator may act through a role Moat also uses; a lockdown is
+    // still a request to act, not Moat's own change to skip.
+    let actor = "arn:aws:sts::210987654321:assumed-role/moat-remediation/oncall";
+    let detected = detect(&deps, &lockdown_input(actor)).await.unwrap();
+    assert_eq!(detected.status, Status::Changed);
+    let change = detected.change.unwrap();
+    assert_eq!(
+        change.event_name,
+        moat_domain::event::EventName::OperatorLockdown
+    );
+    assert_eq!(change.event_id, "lockdown-sg-1-0a1b");
+    assert_eq!(change.actor, actor);
+    assert_eq!(change.reason.as_deref(), Some("incident 42"));
+    assert_eq!(detected.snapshot.unwrap().rules.len(), 1);
+}
+
+#[tokio::test]
+async fn a_lockdown_input_missing_its_reason_is_invalid_and_named() {
+    let mut input = lockdown_input("arn:aws:iam::210987654321:user/oncall");
+    input["lockdown"].as_object_mut().unwrap().remove("reason");
+    let error = detect(&deps(vec![]), &input).await.unwrap_err();
+    assert_eq!(Diagnostic::from(error).error_type, "Invalid");
+    let error = detect(&deps(vec![]), &input).await.unwrap_err();
+    assert!(error.to_string().contains("reason"), "{error}");
+}

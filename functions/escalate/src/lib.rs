@@ -2,6 +2,11 @@
 //! alone: a `review` verdict, a step that failed after its retries, or a
 //! policy version that was refused. Each message links to the execution in
 //! the Step Functions console and goes out once per cause.
+//!
+//! A review is called from a `.waitForTaskToken` state: the execution waits
+//! for `cargo xtask approve` or `reject`, which find the task token in the
+//! execution's history. The token is a capability to decide, so it is never
+//! put into the message.
 
 use chrono::{DateTime, Utc};
 use moat_aws::publish::{Published, Publisher, publish_once};
@@ -16,6 +21,8 @@ use serde_json::Value;
 #[serde(rename_all = "camelCase")]
 pub enum Kind {
     Review,
+    /// A review that no one answered within the policy's timeout.
+    ReviewExpired,
     Failure,
     PolicyRejected,
 }
@@ -30,6 +37,10 @@ pub struct Input {
     /// `$$.Execution.Id`.
     pub execution_arn: String,
     pub state: Value,
+    /// `$$.Task.Token` of a waiting review; read from the history by the
+    /// decision commands, never published.
+    #[serde(default, skip_serializing)]
+    pub task_token: Option<String>,
 }
 
 /// Everything escalate can fail with.
@@ -73,7 +84,7 @@ pub async fn escalate<C: PublishClaims, P: Publisher>(
     deps: &Deps<C, P>,
     input: &Input,
 ) -> Result<Published, Error> {
-    let escalation = escalation_from(input)?;
+    let escalation = escalation_from(input, (deps.clock)())?;
     let notice = escalation_notice(&escalation);
     let published = publish_once(
         &deps.claims,
@@ -96,7 +107,7 @@ pub async fn escalate<C: PublishClaims, P: Publisher>(
 
 /// Reads what is known from the state. A failure may come from any step,
 /// so everything but the kind's own fields is optional.
-pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
+pub fn escalation_from(input: &Input, now: DateTime<Utc>) -> Result<Escalation, Error> {
     let state = &input.state;
     let change = state
         .get("change")
@@ -111,9 +122,21 @@ pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
     let event_id = change
         .as_ref()
         .map(|change: &moat_domain::event::Change| change.event_id.clone());
+    let mut deadline = None;
     let (cause, dedup_id) = match input.kind {
-        Kind::Review => (
-            EscalationCause::Review,
+        Kind::Review => {
+            deadline = state
+                .pointer("/evaluation/reviewTimeoutSeconds")
+                .and_then(Value::as_i64)
+                .and_then(chrono::Duration::try_seconds)
+                .map(|timeout| now + timeout);
+            (
+                EscalationCause::Review,
+                event_id.unwrap_or_else(|| input.execution_arn.clone()),
+            )
+        }
+        Kind::ReviewExpired => (
+            EscalationCause::ReviewExpired,
             event_id.unwrap_or_else(|| input.execution_arn.clone()),
         ),
         Kind::Failure => {
@@ -164,6 +187,7 @@ pub fn escalation_from(input: &Input) -> Result<Escalation, Error> {
         dedup_id,
         change,
         evaluation,
+        deadline,
     })
 }
 

@@ -23,6 +23,7 @@ fn input(kind: Kind, state: Value) -> Input {
         kind,
         execution_arn: EXECUTION.into(),
         state,
+        task_token: None,
     }
 }
 
@@ -129,4 +130,73 @@ async fn a_review_carries_the_review_findings() {
         notice.summary
     );
     assert_eq!(notice.dedup_key, "escalate/review/evt-9");
+}
+
+fn review_state() -> Value {
+    json!({
+        "change": {"eventId": "evt-9", "eventName": "AuthorizeSecurityGroupIngress", "eventTime": "2026-11-20T09:14:03Z",
+                   "account": "210987654321", "region": "us-east-1", "actor": "alice", "group": {"by": "id", "groupId": "sg-9"}},
+        "evaluation": {"verdict": "review", "reviewTimeoutSeconds": 7200, "findings": [{"policyRuleId": "wide", "title": "t",
+                       "controls": [], "severity": "medium", "action": "review", "securityGroupRuleIds": ["sgr-1"],
+                       "reason": "tcp/5432 open to 10.0.0.0/8"}]}
+    })
+}
+
+#[tokio::test]
+async fn a_review_says_by_when_and_the_commands_but_never_the_task_token() {
+    let deps = deps();
+    let mut waiting = input(Kind::Review, review_state());
+    waiting.task_token = Some("secret-token-123".into());
+    escalate(&deps, &waiting).await.unwrap();
+    let notice = &deps.publisher.published()[0].1;
+    assert!(
+        notice
+            .summary
+            .contains("decide by 2026-11-20T11:15:00+00:00"),
+        "{}",
+        notice.summary
+    );
+    assert!(
+        notice
+            .summary
+            .contains(&format!("cargo xtask approve {EXECUTION}")),
+        "{}",
+        notice.summary
+    );
+    assert_eq!(notice.body["deadline"], "2026-11-20T11:15:00Z");
+    let everything = serde_json::to_string(notice).unwrap();
+    assert!(!everything.contains("secret-token-123"), "{everything}");
+}
+
+#[tokio::test]
+async fn an_expired_review_is_escalated_once_more_as_its_own_cause() {
+    let deps = deps();
+    escalate(&deps, &input(Kind::Review, review_state()))
+        .await
+        .unwrap();
+    escalate(&deps, &input(Kind::ReviewExpired, review_state()))
+        .await
+        .unwrap();
+    let sent = deps.publisher.published();
+    assert_eq!(sent.len(), 2, "the expiry is news of its own");
+    assert_eq!(sent[1].1.dedup_key, "escalate/reviewExpired/evt-9");
+    assert!(
+        sent[1]
+            .1
+            .summary
+            .contains("No one approved or rejected in time"),
+        "{}",
+        sent[1].1.summary
+    );
+}
+
+#[test]
+fn the_waiting_state_payload_reads_as_an_input() {
+    let payload = json!({"kind": "review", "executionArn": EXECUTION, "taskToken": "t", "state": review_state()});
+    let read: Input = serde_json::from_value(payload).unwrap();
+    assert_eq!(read.task_token.as_deref(), Some("t"));
+    assert_eq!(
+        serde_json::from_value::<Kind>(json!("reviewExpired")).unwrap(),
+        Kind::ReviewExpired
+    );
 }

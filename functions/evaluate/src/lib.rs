@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use moat_aws::policy_store::{PolicyObject, PolicySource};
 use moat_domain::ErrorType;
 use moat_domain::evaluation::Evaluation;
-use moat_domain::event::Change;
+use moat_domain::event::{Change, EventName};
 use moat_domain::plan::{self, RemediationPlan};
 use moat_domain::policy::{self, Policy};
 use moat_domain::snapshot::GroupSnapshot;
@@ -39,6 +39,12 @@ pub struct Judgement {
     /// Some finding needs a person even if others are fixed automatically.
     pub needs_review: bool,
     pub plan: RemediationPlan,
+    /// What an approved review revokes; only when some finding needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_plan: Option<RemediationPlan>,
+    /// How long the review waits for a person (the state machine's
+    /// `TimeoutSecondsPath`), from the policy's `reviewTimeoutHours`.
+    pub review_timeout_seconds: u64,
     pub policy: PolicyInUse,
 }
 
@@ -271,8 +277,17 @@ pub async fn handler<S: PolicySource>(
 pub async fn evaluate<S: PolicySource>(deps: &Deps<S>, input: &Input) -> Result<Judgement, Error> {
     let loaded = deps.policy().await?;
     let today = (deps.clock)().date_naive();
-    let evaluation = policy::evaluate(&loaded.policy, &input.snapshot, today);
+    let evaluation = if input.change.event_name == EventName::OperatorLockdown {
+        Evaluation::operator_lockdown(&input.change, &input.snapshot)
+    } else {
+        policy::evaluate(&loaded.policy, &input.snapshot, today)
+    };
     let plan = plan::plan(&input.snapshot, &evaluation)?;
+    let review_plan = if evaluation.needs_review() {
+        Some(plan::review_plan(&input.snapshot, &evaluation)?)
+    } else {
+        None
+    };
     tracing::info!(
         group_id = %input.snapshot.group_id,
         verdict = %evaluation.verdict,
@@ -285,6 +300,8 @@ pub async fn evaluate<S: PolicySource>(deps: &Deps<S>, input: &Input) -> Result<
         needs_review: evaluation.needs_review(),
         evaluation,
         plan,
+        review_plan,
+        review_timeout_seconds: loaded.policy.settings().review_timeout_seconds(),
         policy: PolicyInUse {
             id: loaded.policy.id().to_owned(),
             version: loaded.policy.version().to_owned(),

@@ -162,3 +162,63 @@ async fn an_upload_that_is_not_text_is_refused_like_an_invalid_one() {
         .expect("the unreadable version is reported");
     assert!(rejected.error.contains("not UTF-8"), "{}", rejected.error);
 }
+
+/// The built-in pack with automatic remediation switched off and a short
+/// review timeout: every remediate finding becomes a review.
+fn review_everything() -> String {
+    let mut policy: serde_json::Value = serde_json::from_str(builtin()).unwrap();
+    policy["settings"]["autoRemediate"] = false.into();
+    policy["settings"]["reviewTimeoutHours"] = 2.into();
+    policy.to_string()
+}
+
+#[tokio::test]
+async fn a_review_carries_what_approval_would_revoke_and_how_long_it_waits() {
+    let deps = deps_with(&[&review_everything()]).await;
+    let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
+    assert_eq!(judgement.evaluation.verdict, Verdict::Review);
+    assert!(judgement.needs_review);
+    assert!(
+        judgement.plan.is_empty(),
+        "nothing is revoked before a person decides"
+    );
+    let approved = judgement.review_plan.as_ref().expect("a review plan");
+    assert_eq!(approved.revoke_ingress, ["sgr-0022"]);
+    assert_eq!(judgement.review_timeout_seconds, 7200);
+    let json = serde_json::to_value(&judgement).unwrap();
+    assert_eq!(json["reviewPlan"]["revokeIngress"][0], "sgr-0022");
+    assert_eq!(json["reviewTimeoutSeconds"], 7200);
+}
+
+#[tokio::test]
+async fn without_review_findings_there_is_no_review_plan_and_the_default_timeout() {
+    let deps = deps_with(&[builtin()]).await;
+    let judgement = handler(&deps, input("detected-ssh-open")).await.unwrap();
+    assert!(judgement.review_plan.is_none());
+    assert_eq!(
+        judgement.review_timeout_seconds,
+        u64::from(moat_domain::policy::DEFAULT_REVIEW_TIMEOUT_HOURS) * 3600
+    );
+}
+
+#[tokio::test]
+async fn an_operator_lockdown_revokes_all_ingress_even_under_a_review_only_policy() {
+    let deps = deps_with(&[&review_everything()]).await;
+    let mut event = input("detected-ssh-open");
+    let change = &mut event.payload.change;
+    change.event_name = EventName::OperatorLockdown;
+    change.actor = "arn:aws:iam::111111111111:user/oncall".into();
+    change.reason = Some("incident 7".into());
+    let judgement = handler(&deps, event.clone()).await.unwrap();
+    assert_eq!(judgement.evaluation.verdict, Verdict::Lockdown);
+    assert!(!judgement.needs_review);
+    let ingress: Vec<_> = event
+        .payload
+        .snapshot
+        .rules_in(moat_domain::snapshot::Direction::Ingress)
+        .map(|rule| rule.rule_id.clone())
+        .collect();
+    assert!(!ingress.is_empty());
+    assert_eq!(judgement.plan.revoke_ingress, ingress);
+    assert!(judgement.plan.lockdown);
+}

@@ -8,6 +8,10 @@
 //! verdict, a dry run) are resolved, as they are whenever a judgement no
 //! longer raises them.
 //!
+//! After a review it runs again with the person's decision (`$.review`):
+//! an approval's remediation or a rejection is announced as news of its
+//! own and the decision goes into the change's audit record.
+//!
 //! It gets the whole execution state, because what it reports depends on
 //! the path taken: a remediation carries a backup and an outcome, a
 //! `notify` verdict carries neither.
@@ -20,7 +24,7 @@ use moat_domain::ErrorType;
 use moat_domain::evaluation::{Evaluation, Verdict};
 use moat_domain::event::Change;
 use moat_domain::notification::change_notice;
-use moat_domain::records::{AuditRecord, BackupRef, RemediationOutcome};
+use moat_domain::records::{AuditRecord, BackupRef, RemediationOutcome, ReviewDecision};
 use moat_domain::security_hub::{findings_for, resolved_since, still_open};
 use moat_domain::snapshot::GroupSnapshot;
 use serde::{Deserialize, Serialize};
@@ -46,6 +50,9 @@ pub struct PipelineState {
     pub backup: Option<BackupRef>,
     #[serde(default)]
     pub remediation: Option<RemediationOutcome>,
+    /// A person's decision on a review (`$.review`), after `Wait for review`.
+    #[serde(default)]
+    pub review: Option<ReviewDecision>,
 }
 
 /// Everything notify can fail with.
@@ -107,13 +114,16 @@ pub async fn notify<R: Store, P: Publisher, F: FindingsSink>(
 ) -> Result<Notified, Error> {
     let state = &input.state;
     let now = (deps.clock)();
-    let audit = AuditRecord::new(
-        &state.change,
-        &state.snapshot,
-        &state.evaluation,
-        state.remediation.as_ref(),
-        now,
-    );
+    let audit = AuditRecord {
+        review: state.review.clone(),
+        ..AuditRecord::new(
+            &state.change,
+            &state.snapshot,
+            &state.evaluation,
+            state.remediation.as_ref(),
+            now,
+        )
+    };
     // The audit record first: if publishing fails for good, the record of
     // what Moat did still exists. A compliant change is recorded too, so
     // the trail shows every change Moat judged.
@@ -133,6 +143,7 @@ pub async fn notify<R: Store, P: Publisher, F: FindingsSink>(
         &state.evaluation,
         state.backup.as_ref(),
         state.remediation.as_ref(),
+        state.review.as_ref(),
     );
     let published = publish_once(
         &deps.records,

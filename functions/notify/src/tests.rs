@@ -31,6 +31,7 @@ fn state(verdict_action: Option<Action>) -> PipelineState {
         evaluation: Evaluation::from_findings(findings),
         backup: None,
         remediation: None,
+        review: None,
     }
 }
 
@@ -185,4 +186,32 @@ async fn a_finding_left_open_is_resolved_by_a_later_compliant_judgement() {
     assert_eq!(deps.records.audits().len(), 2, "both changes audited");
     let again = notify(&deps, &input(compliant, "exec-3")).await.unwrap();
     assert_eq!(again.resolved_findings, 0, "resolved once");
+}
+
+#[tokio::test]
+async fn a_rejected_review_is_audited_and_announced_with_the_reviewer() {
+    let deps = deps();
+    let mut rejected = state(Some(Action::Review));
+    rejected.review = Some(moat_domain::records::ReviewDecision {
+        decision: moat_domain::records::Decision::Rejected,
+        reviewer: "arn:aws:iam::123456789012:user/bob".into(),
+        reason: Some("bastion".into()),
+        decided_at: "2026-11-20T10:00:00Z".parse().unwrap(),
+    });
+    notify(&deps, &input(rejected, "exec-1")).await.unwrap();
+    let audits = deps.records.audits();
+    let review = audits[0].review.as_ref().expect("the decision is audited");
+    assert_eq!(review.reviewer, "arn:aws:iam::123456789012:user/bob");
+    assert!(audits[0].revoked.is_empty());
+    let sent = deps.publisher.published();
+    assert!(
+        sent[0].1.subject.contains("review rejected"),
+        "{}",
+        sent[0].1.subject
+    );
+    assert!(
+        sent[0].1.dedup_key.ends_with("/review-rejected"),
+        "{}",
+        sent[0].1.dedup_key
+    );
 }

@@ -36,6 +36,15 @@ pub const DEFAULT_EXEMPTION_TAG: &str = "moat:exempt";
 /// refusing it keeps a bad upload from costing every evaluation its memory.
 pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
 
+/// How long a `review` waits for a person, in hours, unless the policy's
+/// `settings.reviewTimeoutHours` says otherwise.
+pub const DEFAULT_REVIEW_TIMEOUT_HOURS: u32 = 24;
+
+/// The longest `settings.reviewTimeoutHours` a policy may set: a week. The
+/// remediation state machine's own `TimeoutSeconds` is longer than this (a
+/// tidy test checks it), so a review always ends by its own timeout.
+pub const MAX_REVIEW_TIMEOUT_HOURS: u32 = 168;
+
 /// How long an exemption may hold, in days from the evaluation day, unless
 /// the policy's `exemptions.maxDays` says otherwise.
 pub const DEFAULT_EXEMPTION_MAX_DAYS: u32 = 90;
@@ -133,6 +142,17 @@ pub struct Settings {
     pub dry_run: bool,
     /// The group tag key that carries exemptions.
     pub exemption_tag: String,
+    /// How long a `review` waits for `approve` or `reject` before it is
+    /// escalated again and ends without a change.
+    pub review_timeout_hours: u32,
+}
+
+impl Settings {
+    /// The review timeout in seconds, as the state machine's
+    /// `TimeoutSecondsPath` reads it.
+    pub fn review_timeout_seconds(&self) -> u64 {
+        u64::from(self.review_timeout_hours) * 3600
+    }
 }
 
 impl Default for Settings {
@@ -141,6 +161,7 @@ impl Default for Settings {
             auto_remediate: true,
             dry_run: false,
             exemption_tag: DEFAULT_EXEMPTION_TAG.to_owned(),
+            review_timeout_hours: DEFAULT_REVIEW_TIMEOUT_HOURS,
         }
     }
 }
@@ -494,6 +515,7 @@ pub mod fields {
         field("autoRemediate", false),
         field("dryRun", false),
         field("exemptionTag", false),
+        field("reviewTimeoutHours", false),
     ];
     pub const RULE: &[Field] = &[
         field("id", true),

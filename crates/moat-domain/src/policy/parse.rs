@@ -18,12 +18,12 @@ use serde_json::{Map, Value};
 
 use super::{
     ACTIONS, CIDR_WIDTH_KEYWORDS, Cidr, CidrWidth, DEFAULT_EXEMPTION_MAX_DAYS, DirectionMatch,
-    ExemptionRules, Field, MAX_EXEMPTION_MAX_DAYS, MAX_POLICY_BYTES, PeerKind, PeerMatch, Policy,
-    PortMatch, PortMode, PortRange, Problem, ProtocolKind, Rule, SEVERITIES, Scope, Settings,
-    TAGGER_KINDS, fields,
+    ExemptionRules, Field, MAX_EXEMPTION_MAX_DAYS, MAX_POLICY_BYTES, MAX_REVIEW_TIMEOUT_HOURS,
+    PeerKind, PeerMatch, Policy, PortMatch, PortMode, PortRange, Problem, ProtocolKind, Rule,
+    SEVERITIES, Scope, Settings, TAGGER_KINDS, fields,
 };
 use crate::Error;
-use crate::evaluation::Severity;
+use crate::evaluation::{OPERATOR_LOCKDOWN_RULE_ID, Severity};
 use crate::event::PrincipalPattern;
 
 /// The byte-order mark Windows editors put before UTF-8 text.
@@ -386,6 +386,22 @@ impl Reader {
                 None => ok = false,
             }
         }
+        if let Some(value) = map.get("reviewTimeoutHours") {
+            let hours = value
+                .as_u64()
+                .filter(|hours| (1..=u64::from(MAX_REVIEW_TIMEOUT_HOURS)).contains(hours))
+                .and_then(|hours| u32::try_from(hours).ok());
+            match hours {
+                Some(hours) => settings.review_timeout_hours = hours,
+                None => {
+                    self.problem(
+                        child(path, "reviewTimeoutHours"),
+                        format!("must be a whole number of hours from 1 to {MAX_REVIEW_TIMEOUT_HOURS}, found {value}"),
+                    );
+                    ok = false;
+                }
+            }
+        }
         ok.then_some(settings)
     }
 
@@ -449,7 +465,13 @@ impl Reader {
             // Duplicates are checked on the raw ids, so that a duplicate is
             // reported even when the rule carrying it has other problems.
             if let Some(id) = item.get("id").and_then(Value::as_str) {
-                if let Some(first) = seen.get(id) {
+                if id == OPERATOR_LOCKDOWN_RULE_ID {
+                    self.problem(
+                        child(&rule_path, "id"),
+                        format!("`{id}` is reserved for `cargo xtask lockdown`'s finding"),
+                    );
+                    ok = false;
+                } else if let Some(first) = seen.get(id) {
                     self.problem(
                         child(&rule_path, "id"),
                         format!("`{id}` is already the id of {path}[{first}]"),
