@@ -140,17 +140,8 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
         println!("{USAGE}");
         return Ok(());
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &options.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        let client = Client::new(&loader.load().await);
+    runtime()?.block_on(async {
+        let client = Client::new(&aws_config(options.region.as_deref()).await);
         let machine = match &options.state_machine {
             Some(machine) => machine.clone(),
             None => StackSpec::load()?.state_machine,
@@ -175,9 +166,27 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     })
 }
 
+/// The runtime the operator commands run their AWS calls on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The standard AWS configuration, in `region` when one is given.
+pub(crate) async fn aws_config(region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    loader.load().await
+}
+
 /// The ARN of the state machine with this name (or this ARN), which must
 /// exist.
-async fn state_machine_arn(client: &Client, machine: &str) -> anyhow::Result<String> {
+pub(crate) async fn state_machine_arn(client: &Client, machine: &str) -> anyhow::Result<String> {
     if machine.starts_with("arn:") {
         return Ok(machine.to_owned());
     }
@@ -198,7 +207,7 @@ async fn state_machine_arn(client: &Client, machine: &str) -> anyhow::Result<Str
 }
 
 /// An execution's ARN from its name, or the ARN given.
-fn execution_arn(machine_arn: &str, execution: &str) -> String {
+pub(crate) fn execution_arn(machine_arn: &str, execution: &str) -> String {
     if execution.starts_with("arn:") {
         execution.to_owned()
     } else {
@@ -209,7 +218,7 @@ fn execution_arn(machine_arn: &str, execution: &str) -> String {
     }
 }
 
-fn sdk_error(
+pub(crate) fn sdk_error(
     operation: &str,
     error: impl std::error::Error + Send + Sync + 'static,
 ) -> anyhow::Error {

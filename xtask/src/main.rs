@@ -9,8 +9,10 @@ mod demo;
 mod executions;
 mod fuzz;
 mod infra;
+mod lockdown;
 mod package;
 mod policy;
+mod review;
 mod setup;
 mod sfn;
 mod smoke;
@@ -42,6 +44,10 @@ commands:
                          run each cargo-fuzz target for a bounded time (cargo-fuzz in .tools)
   executions list [--status S] [--since 1h] | show <arn|name>   [--json]
                          the console's views of the executions, over aws-sdk-sfn (AWS or sfn serve)
+  approve <arn|name> [--reason TEXT] [--yes] | reject <arn|name> --reason TEXT [--yes]
+                         decide a review an execution waits for: back up and revoke, or keep the rules
+  lockdown --group sg-... --account A --region R [--reason TEXT] [--yes]
+                         emergency: close a group to all inbound traffic through the pipeline
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
   package [--arch arm64|x86_64] [--out DIR] [--function NAME]... [--measure]
                          build the functions for Lambda: reproducible zips and target/lambda/manifest.json
@@ -63,6 +69,9 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "demo" => demo::run(rest),
         "executions" => executions::run(rest),
+        "approve" => review::run(moat_domain::records::Decision::Approved, rest),
+        "reject" => review::run(moat_domain::records::Decision::Rejected, rest),
+        "lockdown" => lockdown::run(rest),
         "fuzz" => fuzz::run(rest),
         "infra" => infra::run(rest),
         "package" => package::run(rest),

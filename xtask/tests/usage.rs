@@ -22,6 +22,9 @@ const COMMANDS: &[&[&str]] = &[
     &["executions", "list"],
     &["executions", "show"],
     &["executions", "redrive"],
+    &["approve"],
+    &["reject"],
+    &["lockdown"],
 ];
 
 fn xtask(words: &[&str], last: &str) -> Output {

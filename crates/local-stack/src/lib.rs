@@ -12,6 +12,7 @@
 
 pub mod changes;
 pub mod demo;
+pub mod endpoint;
 pub mod faults;
 pub mod pipeline;
 mod provision;

@@ -66,50 +66,16 @@ impl Pipeline {
         stack: &RegionStack,
         options: &PipelineOptions,
     ) -> Result<Pipeline, Error> {
-        let mut functions = Vec::new();
-        for (name, function) in &spec.functions {
-            let binary = options.functions_dir.join(name);
-            if !binary.exists() {
-                return Err(missing_binary(&binary));
-            }
-            let mut config = FunctionConfig::new(spec.function_name_of(name), binary)
-                .timeout(Duration::from_secs(function.timeout_seconds))
-                .memory_mb(u32::try_from(function.memory_mb).unwrap_or(u32::MAX));
-            if let Some(max) = options.max_environments {
-                config = config.max_environments(max);
-            }
-            let mut environment = stack.function_env(spec, name)?;
-            environment.extend(options.extra_env.iter().cloned());
-            for (key, value) in &environment {
-                config = config.env(key, value);
-            }
-            functions.push(config);
-        }
-        let placeholders: HashMap<String, String> = stack.placeholders(spec).into_iter().collect();
         let machine = StateMachine::new(
             &spec.state_machine,
-            &spec.state_machine_definition()?,
-            &placeholders,
+            &definition(spec, stack)?,
+            &HashMap::new(),
         )
         .map_err(|error| Error::Definition {
             path: spec.state_machine_path(),
             message: error.to_string(),
         })?;
-        let executor = Executor::new(ExecutorConfig {
-            functions,
-            region: stack.region().to_owned(),
-            account_id: ACCOUNT.to_owned(),
-            aws_endpoint_urls: HashMap::from([(
-                stack.region().to_owned(),
-                stack.moto.endpoint_url(),
-            )]),
-            virtual_time: options.virtual_time,
-            function_logs: options.function_logs,
-            role_arn: format!(
-                "arn:aws:iam::{ACCOUNT}:role/{}",
-                spec.state_machine_role_in(stack.region())
-            ),
-        });
+        let executor = Executor::new(executor_config(spec, stack, options)?);
         Ok(Pipeline { executor, machine })
     }
 
@@ -141,6 +107,64 @@ impl Pipeline {
         }
         Ok(results)
     }
+}
+
+/// The state machine's definition for `stack`'s region, its placeholders
+/// filled in, as Terraform would create it.
+pub fn definition(spec: &StackSpec, stack: &RegionStack) -> Result<String, Error> {
+    let placeholders: HashMap<String, String> = stack.placeholders(spec).into_iter().collect();
+    sfn_local::substitute(&spec.state_machine_definition()?, &placeholders).map_err(|error| {
+        Error::Definition {
+            path: spec.state_machine_path(),
+            message: error.to_string(),
+        }
+    })
+}
+
+/// The executor's setup for `stack`'s region: every function with its
+/// settings and environment, and the region's moto for integrations.
+pub fn executor_config(
+    spec: &StackSpec,
+    stack: &RegionStack,
+    options: &PipelineOptions,
+) -> Result<ExecutorConfig, Error> {
+    let mut functions = Vec::new();
+    for (name, function) in &spec.functions {
+        let binary = options.functions_dir.join(name);
+        if !binary.exists() {
+            return Err(missing_binary(&binary));
+        }
+        let mut config = FunctionConfig::new(spec.function_name_of(name), binary)
+            .timeout(Duration::from_secs(function.timeout_seconds))
+            .memory_mb(u32::try_from(function.memory_mb).unwrap_or(u32::MAX));
+        if let Some(max) = options.max_environments {
+            config = config.max_environments(max);
+        }
+        let mut environment = stack.function_env(spec, name)?;
+        environment.extend(options.extra_env.iter().cloned());
+        for (key, value) in &environment {
+            config = config.env(key, value);
+        }
+        functions.push(config);
+    }
+    Ok(ExecutorConfig {
+        functions,
+        region: stack.region().to_owned(),
+        account_id: ACCOUNT.to_owned(),
+        aws_endpoint_urls: HashMap::from([(stack.region().to_owned(), stack.moto.endpoint_url())]),
+        virtual_time: options.virtual_time,
+        function_logs: options.function_logs,
+        role_arn: state_machine_role_arn(spec, stack),
+        ..ExecutorConfig::default()
+    })
+}
+
+/// The role the state machine runs as in `stack`'s region.
+pub fn state_machine_role_arn(spec: &StackSpec, stack: &RegionStack) -> String {
+    format!(
+        "arn:aws:iam::{ACCOUNT}:role/{}",
+        spec.state_machine_role_in(stack.region())
+    )
 }
 
 fn missing_binary(binary: &Path) -> Error {

@@ -92,9 +92,19 @@ impl StateMachine {
         definition: &str,
         substitutions: &HashMap<String, String>,
     ) -> Result<Self, Error> {
-        let text = asl::substitute(definition, substitutions).map_err(Error::Substitution)?;
+        let text = substitute(definition, substitutions)?;
         asl::parse(name, &text).map_err(Error::InvalidDefinition)
     }
+}
+
+/// Replaces a definition's `${Name}` placeholders from `substitutions`, as
+/// Terraform's `templatefile` would; a placeholder without a value is an
+/// error that names it.
+pub fn substitute(
+    definition: &str,
+    substitutions: &HashMap<String, String>,
+) -> Result<String, Error> {
+    asl::substitute(definition, substitutions).map_err(Error::Substitution)
 }
 
 /// Reads an execution input: JSON text, as `StartExecution` takes it.
