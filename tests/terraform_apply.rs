@@ -1223,6 +1223,7 @@ fn primary_executor(spec: &StackSpec, moto: &Moto, launchers: &Path) -> Executor
         region: moto.region().to_owned(),
         account_id: ACCOUNT.to_owned(),
         aws_endpoint_urls: HashMap::from([(moto.region().to_owned(), moto.endpoint_url())]),
+        sfn_endpoint_urls: HashMap::new(),
         virtual_time: true,
         function_logs: LogSink::Discard,
         role_arn: format!(

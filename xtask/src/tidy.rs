@@ -346,12 +346,19 @@ fn the_review_waits_in_its_named_state_within_the_machines_timeout() {
     let definition: Value = serde_json::from_str(&text).unwrap();
     let review = &states(&definition)[moat_stack::REVIEW_STATE];
     assert_eq!(
-        review["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        review["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken",
         "{} must wait for a task token",
         moat_stack::REVIEW_STATE
     );
-    assert_eq!(review["TimeoutSecondsPath"], "$.evaluation.reviewTimeoutSeconds");
-    assert_eq!(review["Parameters"]["Payload"]["taskToken.$"], "$$.Task.Token");
+    assert_eq!(
+        review["TimeoutSecondsPath"],
+        "$.evaluation.reviewTimeoutSeconds"
+    );
+    assert_eq!(
+        review["Parameters"]["Payload"]["taskToken.$"],
+        "$$.Task.Token"
+    );
     let longest_review = u64::from(moat_domain::policy::MAX_REVIEW_TIMEOUT_HOURS) * 3600;
     let machine_timeout = definition["TimeoutSeconds"].as_u64().unwrap();
     // An hour for everything around the review: it never decides the end.

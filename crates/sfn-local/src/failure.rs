@@ -14,6 +14,9 @@ pub(crate) enum Origin {
     State,
     /// Raised inside a Parallel branch or a Map iteration and propagated.
     Branch,
+    /// The execution itself ran past its `TimeoutSeconds`: nothing inside
+    /// it can retry or catch that, and it ends as `TIMED_OUT`.
+    Execution,
 }
 
 /// An error name and its cause.
@@ -43,6 +46,23 @@ impl Failure {
         Self::new("States.Runtime", Some(cause))
     }
 
+    /// The execution ran past the machine's `TimeoutSeconds`.
+    pub(crate) fn execution_timed_out() -> Self {
+        Self {
+            origin: Origin::Execution,
+            ..Self::new("States.Timeout", None)
+        }
+    }
+
+    /// The same failure seen from the state it came out of (`origin`),
+    /// except that an execution timeout stays one all the way out.
+    pub(crate) fn seen_from(self, origin: Origin) -> Self {
+        match self.origin {
+            Origin::Execution => self,
+            _ => Self { origin, ..self },
+        }
+    }
+
     /// The Error Output a Catcher passes on: `{"Error", "Cause"}`, each
     /// only when there is one (a Fail state may set neither).
     pub(crate) fn error_output(&self) -> Value {
@@ -66,7 +86,7 @@ impl Failure {
     pub(crate) fn matches(&self, name: &str) -> bool {
         let terminal = self.error == "States.Runtime" || self.error == "States.DataLimitExceeded";
         match name {
-            _ if self.error == "States.Runtime" => false,
+            _ if self.error == "States.Runtime" || self.origin == Origin::Execution => false,
             "States.ALL" => !terminal,
             "States.TaskFailed" => !terminal && self.error != "States.Timeout",
             "States.BranchFailed" => !terminal && self.origin == Origin::Branch,
@@ -101,6 +121,10 @@ mod tests {
         };
         assert!(branch.matches("States.BranchFailed"));
         assert!(branch.matches("MyError"));
+        let expired = Failure::execution_timed_out();
+        assert!(!expired.matches("States.ALL"));
+        assert!(!expired.matches("States.Timeout"));
+        assert_eq!(expired.clone().seen_from(Origin::Branch), expired);
         let heartbeat = Failure::new("States.HeartbeatTimeout", None);
         assert!(heartbeat.matches("States.HeartbeatTimeout"));
         assert!(heartbeat.matches("States.ALL"));

@@ -1,13 +1,16 @@
 //! Task resources other than Lambda: the optimized integrations Moat uses
 //! (`sqs:sendMessage`, `sns:publish`, `dynamodb:putItem|getItem|updateItem|
 //! deleteItem`) and the same actions through `arn:aws:states:::aws-sdk:*`,
-//! sent with the AWS SDK for Rust to the local endpoint of the region.
+//! sent with the AWS SDK for Rust to the local endpoint of the region, and
+//! `states:startExecution` (nested executions), sent to the region's Step
+//! Functions endpoint (a `Server` is its own).
 //!
 //! There is no default endpoint: a region without a configured local
 //! endpoint fails the task, so nothing can ever reach real AWS. Errors are
 //! named as Step Functions names them: `SQS.QueueDoesNotExistException` for
 //! an optimized integration, `Sqs.QueueDoesNotExistException` for the SDK
-//! form (service and error in PascalCase, with the `Exception` suffix).
+//! form (service and error in PascalCase, with the `Exception` suffix), and
+//! `StepFunctions.StateMachineDoesNotExistException` for a nested execution.
 
 use std::collections::HashMap;
 
@@ -30,6 +33,34 @@ pub(crate) enum Resource {
     Optimized { service: String, action: String },
     /// `arn:aws:states:::aws-sdk:<service>:<action>`.
     Sdk { service: String, action: String },
+    /// `arn:aws:states:::states:startExecution`, with the pattern of its
+    /// suffix: it starts a child execution, and with `.sync` or `.sync:2`
+    /// waits for it to end.
+    StartExecution(Pattern),
+}
+
+/// How a `states:startExecution` Task waits for its child execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    /// No suffix: the Task ends once the child has started.
+    RequestResponse,
+    /// `.sync`: the Task ends with the child; its input and output are
+    /// JSON text in the result.
+    Sync,
+    /// `.sync:2`: the Task ends with the child; its input and output are
+    /// JSON values in the result.
+    Sync2,
+}
+
+impl Pattern {
+    /// The suffix of the resource, as the Task* events name it.
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::RequestResponse => "",
+            Self::Sync => ".sync",
+            Self::Sync2 => ".sync:2",
+        }
+    }
 }
 
 /// The suffix of the "wait for a callback with the task token" pattern.
@@ -44,8 +75,9 @@ pub(crate) fn waiting_for_token(text: &str) -> Option<&str> {
 
 impl Resource {
     /// Reads a Resource ARN. Integration patterns other than request-response
-    /// are refused here: `.sync` is not supported, and a `.waitForTaskToken`
-    /// resource reaches this without its suffix (`waiting_for_token`).
+    /// are refused here, except `.sync` and `.sync:2` of
+    /// `states:startExecution`; a `.waitForTaskToken` resource reaches this
+    /// without its suffix (`waiting_for_token`).
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         if text.starts_with("arn:aws:lambda:") {
             return Ok(Self::LambdaArn(text.to_owned()));
@@ -55,6 +87,15 @@ impl Resource {
                 "The resource '{text}' is not supported by sfn-local"
             ));
         };
+        let pattern = match rest {
+            "states:startExecution" => Some(Pattern::RequestResponse),
+            "states:startExecution.sync" => Some(Pattern::Sync),
+            "states:startExecution.sync:2" => Some(Pattern::Sync2),
+            _ => None,
+        };
+        if let Some(pattern) = pattern {
+            return Ok(Self::StartExecution(pattern));
+        }
         if rest.ends_with(".sync") || rest.contains(".sync:") || rest.ends_with(".waitForTaskToken")
         {
             return Err(format!(
@@ -89,14 +130,20 @@ impl Resource {
             Self::LambdaInvoke => ("lambda".to_owned(), "invoke".to_owned()),
             Self::Optimized { service, action } => (service.clone(), action.clone()),
             Self::Sdk { service, action } => (format!("aws-sdk:{service}"), action.clone()),
+            Self::StartExecution(pattern) => (
+                "states".to_owned(),
+                format!("startExecution{}", pattern.suffix()),
+            ),
         }
     }
 }
 
-/// The local endpoint of each region; every call builds its SDK client
-/// from the endpoint of its region, and a region without one fails.
+/// The local endpoint of each region, and the Step Functions endpoint of
+/// each region; every call builds its SDK client from the endpoint of its
+/// region, and a region without one fails.
 pub(crate) struct Integrations {
     endpoints: HashMap<String, String>,
+    step_functions: HashMap<String, String>,
 }
 
 fn sdk_prefix(service: &str) -> String {
@@ -119,6 +166,7 @@ fn optimized_prefix(service: &str) -> String {
         "sqs" => "SQS".to_owned(),
         "sns" => "SNS".to_owned(),
         "dynamodb" => "DynamoDB".to_owned(),
+        "states" => "StepFunctions".to_owned(),
         other => sdk_prefix(other),
     }
 }
@@ -188,9 +236,16 @@ fn missing(prefix: &str, field: &str) -> Failure {
 }
 
 impl Integrations {
-    /// Integrations that use these endpoints, keyed by region.
-    pub(crate) fn new(endpoints: HashMap<String, String>) -> Self {
-        Self { endpoints }
+    /// Integrations that use these endpoints (the local AWS and the Step
+    /// Functions endpoint), keyed by region.
+    pub(crate) fn new(
+        endpoints: HashMap<String, String>,
+        step_functions: HashMap<String, String>,
+    ) -> Self {
+        Self {
+            endpoints,
+            step_functions,
+        }
     }
 
     fn endpoint(&self, region: &str) -> Result<&str, Failure> {
@@ -199,25 +254,19 @@ impl Integrations {
         })
     }
 
-    /// The SDK configuration for the local endpoint of `region`, with the
-    /// fixed test credentials the local AWS accepts; every integration's
-    /// client is built from it.
+    /// The SDK configuration for the local endpoint of `region`; every
+    /// integration's client but Step Functions' is built from it.
     fn sdk_config(&self, region: &str) -> Result<aws_config::SdkConfig, Failure> {
-        let credentials = aws_sdk_sqs::config::Credentials::new(
-            local_aws::ACCESS_KEY_ID,
-            local_aws::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "sfn-local",
-        );
-        Ok(aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()))
-            .endpoint_url(self.endpoint(region)?)
-            .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
-                credentials,
-            ))
-            .build())
+        Ok(sdk_config_for(region, self.endpoint(region)?))
+    }
+
+    /// A client for `region`'s Step Functions endpoint, which starts,
+    /// watches and stops the child executions of `states:startExecution`.
+    pub(crate) fn step_functions(&self, region: &str) -> Result<aws_sdk_sfn::Client, Failure> {
+        let endpoint = self.step_functions.get(region).ok_or_else(|| {
+            Failure::runtime(format!("No Step Functions endpoint is configured for region {region}, so states:startExecution cannot start the child execution; sfn-local never calls real AWS"))
+        })?;
+        Ok(aws_sdk_sfn::Client::new(&sdk_config_for(region, endpoint)))
     }
 
     /// Runs one integration call.
@@ -230,6 +279,10 @@ impl Integrations {
         let (service, action, optimized) = match resource {
             Resource::Optimized { service, action } => (service.as_str(), action.as_str(), true),
             Resource::Sdk { service, action } => (service.as_str(), action.as_str(), false),
+            Resource::StartExecution(_) => {
+                let started = self.start_execution(region, parameters).await?;
+                return Ok(started.output);
+            }
             Resource::LambdaArn(_) | Resource::LambdaInvoke => {
                 unreachable!("Lambda is invoked by the executor")
             }
@@ -378,6 +431,186 @@ impl Integrations {
         }
         Ok(output)
     }
+}
+
+/// A child execution that `states:startExecution` started.
+pub(crate) struct Started {
+    /// The child's execution ARN.
+    pub(crate) arn: String,
+    /// What AWS gives the Task for it: `ExecutionArn` and `StartDate` (in
+    /// epoch milliseconds), with the SDK's HTTP metadata.
+    pub(crate) output: Value,
+}
+
+/// A child execution that has ended: the Task's result (or failure) and
+/// how long the child ran, from its start to its stop on its own clock.
+pub(crate) struct Finished {
+    pub(crate) result: Result<Value, Failure>,
+    pub(crate) ran: chrono::Duration,
+}
+
+/// The prefix of the errors of the optimized Step Functions integration.
+const STEP_FUNCTIONS: &str = "StepFunctions";
+
+impl Integrations {
+    /// `StartExecution` of the machine the Task's `StateMachineArn` names,
+    /// with its `Input` (JSON text as it is, any other value as its JSON)
+    /// and `Name` (a UUID when there is none).
+    pub(crate) async fn start_execution(
+        &self,
+        region: &str,
+        p: &Value,
+    ) -> Result<Started, Failure> {
+        let client = self.step_functions(region)?;
+        let machine = text_param(p, "StateMachineArn")
+            .ok_or_else(|| missing(STEP_FUNCTIONS, "StateMachineArn"))?;
+        let out = client
+            .start_execution()
+            .state_machine_arn(machine)
+            .set_name(text_param(p, "Name"))
+            .set_input(text_param(p, "Input"))
+            .send()
+            .await
+            .map_err(|e| sdk_failure(STEP_FUNCTIONS, "AWSStepFunctions", e))?;
+        let mut output = Map::new();
+        output.insert("ExecutionArn".to_owned(), json!(out.execution_arn()));
+        output.insert("StartDate".to_owned(), json!(millis(out.start_date())));
+        Ok(Started {
+            arn: out.execution_arn().to_owned(),
+            output: with_metadata(output),
+        })
+    }
+}
+
+/// `DescribeExecution` of a child: `None` while it runs, and once it has
+/// ended the result of a `.sync` Task that waited for it.
+pub(crate) async fn describe_child(
+    client: &aws_sdk_sfn::Client,
+    arn: &str,
+    pattern: Pattern,
+) -> Result<Option<Finished>, Failure> {
+    let out = client
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_failure(STEP_FUNCTIONS, "AWSStepFunctions", e))?;
+    Ok(child_outcome(&out, pattern))
+}
+
+/// `StopExecution` of a child whose Task was abandoned; a child that has
+/// ended meanwhile is left as it is.
+pub(crate) async fn stop_child(client: &aws_sdk_sfn::Client, arn: &str, cause: String) {
+    // Nothing is waiting for the answer: the Task that managed the child is
+    // gone, and a child that already ended needs no stopping.
+    let _ = client
+        .stop_execution()
+        .execution_arn(arn)
+        .cause(cause)
+        .send()
+        .await;
+}
+
+/// How a `.sync` Task ends with its child: the child's `DescribeExecution`
+/// in PascalCase as its result when it succeeded, and `States.TaskFailed`
+/// with that description as the cause when it failed, timed out or was
+/// aborted. `None` while the child runs.
+fn child_outcome(
+    out: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    pattern: Pattern,
+) -> Option<Finished> {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    if matches!(
+        out.status(),
+        ExecutionStatus::Running | ExecutionStatus::PendingRedrive
+    ) {
+        return None;
+    }
+    let description = child_description(out, pattern);
+    let result = if *out.status() == ExecutionStatus::Succeeded {
+        Ok(description)
+    } else {
+        Err(Failure::new(
+            "States.TaskFailed",
+            Some(description.to_string()),
+        ))
+    };
+    let stop = out.stop_date().map_or(0, millis);
+    let ran = chrono::Duration::milliseconds((stop - millis(out.start_date())).max(0));
+    Some(Finished { result, ran })
+}
+
+/// A child's `DescribeExecution` as a `.sync` Task gives it: PascalCase
+/// fields, dates in epoch milliseconds, and the input and output as JSON
+/// text (`.sync`) or parsed (`.sync:2`).
+fn child_description(
+    out: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    pattern: Pattern,
+) -> Value {
+    let payload = |text: &str| match pattern {
+        Pattern::Sync2 => serde_json::from_str(text).unwrap_or_else(|_| json!(text)),
+        _ => json!(text),
+    };
+    let mut d = Map::new();
+    d.insert("ExecutionArn".to_owned(), json!(out.execution_arn()));
+    d.insert("StateMachineArn".to_owned(), json!(out.state_machine_arn()));
+    d.insert("Status".to_owned(), json!(out.status().as_str()));
+    d.insert("StartDate".to_owned(), json!(millis(out.start_date())));
+    let optional = [
+        ("Name", out.name().map(|v| json!(v))),
+        ("Input", out.input().map(payload)),
+        ("Output", out.output().map(payload)),
+        ("Error", out.error().map(|v| json!(v))),
+        ("Cause", out.cause().map(|v| json!(v))),
+        ("StopDate", out.stop_date().map(|v| json!(millis(v)))),
+        ("RedriveCount", out.redrive_count().map(|v| json!(v))),
+        (
+            "RedriveStatus",
+            out.redrive_status().map(|v| json!(v.as_str())),
+        ),
+        (
+            "RedriveStatusReason",
+            out.redrive_status_reason().map(|v| json!(v)),
+        ),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            d.insert(key.to_owned(), value);
+        }
+    }
+    if out.input().is_some() {
+        d.insert("InputDetails".to_owned(), json!({"Included": true}));
+    }
+    if out.output().is_some() {
+        d.insert("OutputDetails".to_owned(), json!({"Included": true}));
+    }
+    Value::Object(d)
+}
+
+/// An SDK date in epoch milliseconds, as Step Functions writes dates in
+/// the results of its own integration.
+fn millis(date: &aws_sdk_sfn::primitives::DateTime) -> i64 {
+    date.to_millis().unwrap_or_default()
+}
+
+/// The SDK configuration for `endpoint` in `region`, with the fixed test
+/// credentials the local endpoints accept.
+fn sdk_config_for(region: &str, endpoint: &str) -> aws_config::SdkConfig {
+    let credentials = aws_sdk_sqs::config::Credentials::new(
+        local_aws::ACCESS_KEY_ID,
+        local_aws::SECRET_ACCESS_KEY,
+        None,
+        None,
+        "sfn-local",
+    );
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .build()
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -622,6 +855,71 @@ mod tests {
     }
 
     #[test]
+    fn start_execution_takes_its_patterns_and_no_other_sync_is_accepted() {
+        let named = |text: &str| Resource::parse(text).map(|r| r.type_and_name());
+        let states = |name: &str| Ok(("states".to_owned(), name.to_owned()));
+        assert_eq!(
+            named("arn:aws:states:::states:startExecution"),
+            states("startExecution")
+        );
+        assert_eq!(
+            named("arn:aws:states:::states:startExecution.sync"),
+            states("startExecution.sync")
+        );
+        assert_eq!(
+            named("arn:aws:states:::states:startExecution.sync:2"),
+            states("startExecution.sync:2")
+        );
+        assert!(Resource::parse("arn:aws:states:::glue:startJobRun.sync").is_err());
+        assert!(Resource::parse("arn:aws:states:::states:startExecution.sync:3").is_err());
+    }
+
+    fn child(status: &str) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+        use aws_sdk_sfn::primitives::DateTime;
+        let mut out =
+            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                .execution_arn("arn:aws:states:us-east-1:1:execution:child:c")
+                .state_machine_arn("arn:aws:states:us-east-1:1:stateMachine:child")
+                .name("c")
+                .status(aws_sdk_sfn::types::ExecutionStatus::from(status))
+                .start_date(DateTime::from_millis(1_000))
+                .input(r#"{"k":1}"#);
+        if status != "RUNNING" {
+            out = out.stop_date(DateTime::from_millis(61_000));
+        }
+        if status == "SUCCEEDED" {
+            out = out.output(r#"{"ok":true}"#);
+        }
+        if status == "FAILED" {
+            out = out.error("E").cause("why");
+        }
+        out.build().unwrap()
+    }
+
+    #[test]
+    fn a_sync_task_ends_with_its_child_in_the_shape_of_its_pattern() {
+        assert!(child_outcome(&child("RUNNING"), Pattern::Sync2).is_none());
+        let done = child_outcome(&child("SUCCEEDED"), Pattern::Sync2).unwrap();
+        assert_eq!(done.ran, chrono::Duration::seconds(60));
+        let output = done.result.unwrap();
+        assert_eq!(output["Output"], json!({"ok": true}));
+        assert_eq!(output["Input"], json!({"k": 1}));
+        assert_eq!(output["StartDate"], 1_000);
+        assert_eq!(output["StopDate"], 61_000);
+        assert_eq!(output["InputDetails"], json!({"Included": true}));
+        let text = child_outcome(&child("SUCCEEDED"), Pattern::Sync).unwrap();
+        assert_eq!(text.result.unwrap()["Output"], json!(r#"{"ok":true}"#));
+        for status in ["FAILED", "TIMED_OUT", "ABORTED"] {
+            let failed = child_outcome(&child(status), Pattern::Sync2).unwrap();
+            let failure = failed.result.unwrap_err();
+            assert_eq!(failure.error, "States.TaskFailed");
+            let cause: Value = serde_json::from_str(failure.cause.as_deref().unwrap()).unwrap();
+            assert_eq!(cause["Status"], status);
+            assert!(cause.get("Output").is_none());
+        }
+    }
+
+    #[test]
     fn dynamodb_json_round_trips() {
         let item = json!({"id": {"S": "sg-1"}, "n": {"N": "3"}, "tags": {"SS": ["a"]}, "m": {"M": {"ok": {"BOOL": true}}}, "l": {"L": [{"NULL": true}]}});
         let map = to_attribute_map(&item).unwrap();
@@ -630,7 +928,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_region_without_a_local_endpoint_is_refused() {
-        let integrations = Integrations::new(HashMap::new());
+        let integrations = Integrations::new(HashMap::new(), HashMap::new());
         let resource = Resource::parse("arn:aws:states:::sqs:sendMessage").unwrap();
         let failure = integrations
             .call(

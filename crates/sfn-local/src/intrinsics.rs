@@ -55,6 +55,30 @@ fn restore_braces(value: Value) -> Value {
 /// The most intrinsics AWS lets one field nest.
 const MAX_NESTING: usize = 10;
 
+/// Every intrinsic function of the JSONPath query language. A definition
+/// naming any other is refused when it is created, as `CreateStateMachine`
+/// refuses it, rather than failing the execution that reaches it.
+const FUNCTIONS: &[&str] = &[
+    "States.Format",
+    "States.StringToJson",
+    "States.JsonToString",
+    "States.Array",
+    "States.ArrayPartition",
+    "States.ArrayContains",
+    "States.ArrayRange",
+    "States.ArrayGetItem",
+    "States.ArrayLength",
+    "States.ArrayUnique",
+    "States.Base64Encode",
+    "States.Base64Decode",
+    "States.Hash",
+    "States.JsonMerge",
+    "States.MathRandom",
+    "States.MathAdd",
+    "States.StringSplit",
+    "States.UUID",
+];
+
 /// Whether a `.$` value is an intrinsic call rather than a path.
 pub(crate) fn is_intrinsic(text: &str) -> bool {
     text.starts_with("States.")
@@ -189,7 +213,8 @@ fn apply(name: &str, args: Vec<Value>) -> Result<Value, String> {
             expect_count(name, &args, 0..=0)?;
             Ok(Value::String(uuid::Uuid::new_v4().to_string()))
         }
-        other => Err(format!("The intrinsic function '{other}' is not supported")),
+        // The parser refuses unknown names, so this is only a safety net.
+        other => Err(format!("the intrinsic function {other} is not supported")),
     }
 }
 
@@ -206,9 +231,14 @@ fn check_input_length(name: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `States.StringToJson`: an empty (or blank) string gives `null`, as
+/// AWS's parser does.
 fn string_to_json(name: &str, args: &[Value]) -> Result<Value, String> {
     expect_count(name, args, 1..=1)?;
     let text = as_str(name, &args[0], "the argument")?;
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
     serde_json::from_str(text)
         .map_err(|e| invalid_args(name, &format!("the string is not JSON: {e}")))
 }
@@ -351,11 +381,26 @@ fn math_random(name: &str, args: &[Value]) -> Result<Value, String> {
     Ok(Value::from(value))
 }
 
-/// `States.MathAdd`: both arguments must fit a Java `int`.
+/// Reads a number and rounds it to the nearest integer as Java's
+/// `Math.round` does (halves go up: 2.5 is 3, -2.5 is -2). The developer
+/// guide: "If you specify a non-integer value for one or both the
+/// arguments, Step Functions will round it off to the nearest integer."
+fn as_rounded_int(name: &str, value: &Value, what: &str) -> Result<i64, String> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| (f + 0.5).floor() as i64))
+            .ok_or_else(|| invalid_args(name, &format!("{what} must be a number"))),
+        _ => Err(invalid_args(name, &format!("{what} must be a number"))),
+    }
+}
+
+/// `States.MathAdd`: both arguments, rounded to integers, must fit a Java
+/// `int`.
 fn math_add(name: &str, args: &[Value]) -> Result<Value, String> {
     expect_count(name, args, 2..=2)?;
-    let a = as_int(name, &args[0], "the first argument")?;
-    let b = as_int(name, &args[1], "the second argument")?;
+    let a = as_rounded_int(name, &args[0], "the first argument")?;
+    let b = as_rounded_int(name, &args[1], "the second argument")?;
     let range = i64::from(i32::MIN)..=i64::from(i32::MAX);
     if !range.contains(&a) || !range.contains(&b) {
         return Err(invalid_args(
@@ -400,23 +445,35 @@ fn format(args: Vec<Value>) -> Result<Value, String> {
     let mut values = values.iter();
     for (i, piece) in template.split("{}").enumerate() {
         if i > 0 {
-            match values.next() {
-                Some(Value::String(s)) => out.push_str(s),
-                Some(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => {
-                    let _ = write!(out, "{v}");
-                }
-                Some(_) => {
-                    return Err(invalid_args(
-                        name,
-                        "the values must be strings, numbers, booleans or null",
-                    ));
-                }
-                None => unreachable!("the placeholders were counted"),
-            }
+            let value = values.next().expect("the placeholders were counted");
+            out.push_str(&format_value(value));
         }
         out.push_str(piece);
     }
     Ok(Value::String(out))
+}
+
+/// A value as `States.Format` writes it in place of a `{}`: a string
+/// without quotes, a number, boolean or null as JSON, and an array or
+/// object as Java's `toString` writes its lists and maps (`[a, 1]`,
+/// `{Arg1=1, Arg2=[]}`), which is what AWS's Java interpreter produces
+/// (recorded against AWS in LocalStack's intrinsic function snapshots).
+fn format_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(format_value).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Object(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", format_value(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 fn hash(algorithm: &str, data: &[u8]) -> Option<String> {
@@ -477,6 +534,9 @@ impl Parser {
         if !name.starts_with("States.") {
             return Err(format!("'{name}' is not an intrinsic function"));
         }
+        if !FUNCTIONS.contains(&name.as_str()) {
+            return Err(format!("the intrinsic function {name} is not supported"));
+        }
         if self.peek() != Some('(') {
             return Err(format!("missing '(' after {name}"));
         }
@@ -512,6 +572,9 @@ impl Parser {
                 let mut quote: Option<char> = None;
                 while let Some(c) = self.peek() {
                     match (quote, c) {
+                        // An escaped character inside a quoted key (`\'`)
+                        // neither ends the key nor ends the path.
+                        (Some(_), '\\') => self.pos += 1,
                         (Some(q), c) if c == q => quote = None,
                         (Some(_), _) => {}
                         (None, '\'' | '"') => quote = Some(c),
@@ -647,7 +710,7 @@ mod tests {
             Err(IntrinsicError::Invalid(_))
         ));
         assert!(matches!(
-            eval("States.MathAdd(1.5, 2)", json!({})),
+            eval("States.MathAdd('1', 2)", json!({})),
             Err(IntrinsicError::Invalid(_))
         ));
         assert!(matches!(
@@ -670,5 +733,41 @@ mod tests {
         let b = eval("States.MathRandom(1, 999, 42)", json!({})).unwrap();
         assert_eq!(a, b);
         assert!((1..999).contains(&a.as_i64().unwrap()));
+    }
+
+    #[test]
+    fn math_add_rounds_halves_up_as_java_does() {
+        assert_eq!(eval("States.MathAdd(1.5, 2)", json!({})), Ok(json!(4)));
+        assert_eq!(eval("States.MathAdd(-2.5, 0)", json!({})), Ok(json!(-2)));
+        assert_eq!(eval("States.MathAdd(2.4, 0.6)", json!({})), Ok(json!(3)));
+    }
+
+    #[test]
+    fn unknown_functions_are_refused_when_parsed_even_nested() {
+        let refused = Call::parse("States.Array(States.Nope(1))").unwrap_err();
+        assert!(refused.contains("States.Nope"), "{refused}");
+        assert!(Call::parse("States.Upper('a')").is_err());
+        for name in FUNCTIONS {
+            let text = format!("{name}()");
+            assert!(Call::parse(&text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn format_writes_objects_and_arrays_as_java_does() {
+        let data = json!({"o": {"a": [1, "x"], "b": null}, "e": [], "s": "t"});
+        assert_eq!(
+            eval("States.Format('{} {} {}', $.o, $.e, $.s)", data),
+            Ok(json!("{a=[1, x], b=null} [] t"))
+        );
+    }
+
+    #[test]
+    fn string_to_json_of_nothing_is_null() {
+        assert_eq!(eval("States.StringToJson('')", json!({})), Ok(Value::Null));
+        assert!(matches!(
+            eval("States.StringToJson('{')", json!({})),
+            Err(IntrinsicError::Invalid(_))
+        ));
     }
 }

@@ -55,15 +55,22 @@ impl Template {
                                 "the value of the field '{key}' must be a path or an intrinsic function"
                             ));
                         };
+                        // AWS's words for a `.$` value it cannot read, with
+                        // the reason (such as an unknown function) after them.
+                        let invalid = |reason: String| {
+                            format!(
+                                "The value for the field '{key}' must be a valid JSONPath or a valid intrinsic function call ({reason})"
+                            )
+                        };
                         let field = if intrinsics::is_intrinsic(text) {
                             Field::Intrinsic {
                                 key: key.clone(),
-                                call: Call::parse(text)?,
+                                call: Call::parse(text).map_err(invalid)?,
                             }
                         } else {
                             Field::Path {
                                 key: key.clone(),
-                                path: Path::parse(text)?,
+                                path: Path::parse(text).map_err(invalid)?,
                             }
                         };
                         fields.push((name.to_owned(), field));

@@ -10,7 +10,8 @@
 //! that. A Catcher's ResultPath places the Error Output into the raw input,
 //! and OutputPath is not applied. The submodules hold the parts:
 //! `context` (the `$$` object and the path steps), `states` (each state
-//! type, Retry and Catch), `task` (Lambda and the service integrations) and
+//! type, Retry and Catch), `task` (Lambda and the service integrations),
+//! `nested` (the `.sync` child executions of `states:startExecution`) and
 //! `parallel` and `map` (the states that run threads of their own).
 //!
 //! A running execution can be watched and stopped from outside through its
@@ -20,6 +21,7 @@
 
 mod context;
 mod map;
+mod nested;
 mod parallel;
 mod states;
 mod task;
@@ -37,7 +39,7 @@ use tokio::sync::oneshot;
 
 use crate::asl::{Block, StateMachine};
 use crate::clock::Clock;
-use crate::failure::Failure;
+use crate::failure::{Failure, Origin};
 use crate::history::{History, HistoryEvent, MAX_HISTORY_EVENTS};
 use crate::integrations::Integrations;
 use crate::lambda::{FunctionConfig, InvocationReport, LambdaPool, LogSink};
@@ -53,6 +55,10 @@ pub struct ExecutorConfig {
     pub account_id: String,
     /// The local AWS endpoint (moto) per region, for service integrations.
     pub aws_endpoint_urls: HashMap<String, String>,
+    /// The Step Functions endpoint per region that `states:startExecution`
+    /// Tasks start their child executions on; `Server::bind` adds its own
+    /// address for its region. A region without one fails the Task.
+    pub sfn_endpoint_urls: HashMap<String, String>,
     /// Record Wait states and Retry intervals as elapsed without sleeping.
     pub virtual_time: bool,
     /// Where the functions' output goes.
@@ -68,6 +74,7 @@ impl Default for ExecutorConfig {
             region: "us-east-1".to_owned(),
             account_id: "123456789012".to_owned(),
             aws_endpoint_urls: HashMap::new(),
+            sfn_endpoint_urls: HashMap::new(),
             virtual_time: false,
             function_logs: LogSink::Discard,
             role_arn: "arn:aws:iam::123456789012:role/sfn-local".to_owned(),
@@ -271,7 +278,10 @@ impl Executor {
             &config.account_id,
             config.function_logs,
         );
-        let integrations = Integrations::new(config.aws_endpoint_urls.clone());
+        let integrations = Integrations::new(
+            config.aws_endpoint_urls.clone(),
+            config.sfn_endpoint_urls.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -506,11 +516,18 @@ impl Run {
         id
     }
 
-    /// Fails the execution once its history is full, before the next state.
-    /// Yields first, so that a loop of states that never wait (Pass and
-    /// Choice) still lets the execution's timeout and `StopExecution` in.
-    async fn within_history_quota(&self) -> Result<(), Failure> {
+    /// Ends the execution before the next state once it has run past its
+    /// `TimeoutSeconds` on `thread`'s clock (which on the virtual clock
+    /// only this check sees), and fails it once its history is full. Yields
+    /// first, so that a loop of states that never wait (Pass and Choice)
+    /// still lets the real-time timeout and `StopExecution` in. Whichever
+    /// limit comes first ends a loop that never waits; memory stays bounded
+    /// by the history quota either way.
+    async fn before_state(&self, thread: &Thread) -> Result<(), Failure> {
         tokio::task::yield_now().await;
+        if thread.clock.past_deadline() {
+            return Err(Failure::execution_timed_out());
+        }
         // Room for the events that end the execution.
         if self.history.len() + 8 >= MAX_HISTORY_EVENTS {
             return Err(Failure::runtime(format!(
@@ -535,7 +552,7 @@ impl Run {
         stopped: oneshot::Receiver<Abort>,
     ) -> ExecutionResult {
         let mut thread = Thread {
-            clock: Clock::new(self.inner.config.virtual_time),
+            clock: Clock::new(self.inner.config.virtual_time).with_timeout(self.machine.timeout),
             last: self.history.len() as u64,
         };
         let start = self.start;
@@ -569,7 +586,11 @@ impl Run {
         // disables the stop branch; dropping `run` on a stop abandons the
         // state in progress, as AWS does.
         let outcome = tokio::select! {
-            outcome = run => outcome.map_or(Outcome::TimedOut, Outcome::Ended),
+            outcome = run => match outcome {
+                None => Outcome::TimedOut,
+                Some(Err(failure)) if failure.origin == Origin::Execution => Outcome::TimedOut,
+                Some(ended) => Outcome::Ended(ended),
+            },
             Ok(abort) = stopped => Outcome::Aborted(abort),
         };
         let stop = self.record_stop(&mut thread, outcome);
@@ -707,7 +728,7 @@ impl Run {
             let mut current = from;
             let mut input = input;
             loop {
-                self.within_history_quota().await?;
+                self.before_state(thread).await?;
                 if top_level {
                     *lock(&self.failed_at) = Some(RedrivePoint {
                         state: current.clone(),

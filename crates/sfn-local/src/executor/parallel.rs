@@ -47,10 +47,7 @@ where
 /// A failure that came out of a branch or an iteration, which is what
 /// `States.BranchFailed` matches.
 pub(super) fn branch_failure(failure: Failure) -> Failure {
-    Failure {
-        origin: Origin::Branch,
-        ..failure
-    }
+    failure.seen_from(Origin::Branch)
 }
 
 impl Run {

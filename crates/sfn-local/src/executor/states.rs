@@ -98,10 +98,7 @@ impl Run {
                 let output = apply_result_path(&catcher.result_path, raw, failure.error_output())?;
                 Ok((output, Some(catcher.next.clone())))
             }
-            None => Err(Failure {
-                origin: Origin::State,
-                ..failure
-            }),
+            None => Err(failure.seen_from(Origin::State)),
         }
     }
 
@@ -157,7 +154,11 @@ impl Run {
             };
             match retry::decide(&state.retry, &mut counts, &failure) {
                 RetryDecision::Retry { delay, .. } => {
-                    thread.clock.sleep(delay).await;
+                    thread
+                        .clock
+                        .sleep(delay)
+                        .await
+                        .map_err(|_| Failure::execution_timed_out())?;
                     sc.retried();
                 }
                 RetryDecision::GiveUp => return Err(failure),
@@ -290,21 +291,22 @@ async fn run_wait(
     sc: &StateContext<'_>,
 ) -> Result<Value, Failure> {
     let effective = sc.select(&state.input_path, raw)?;
-    match wait {
+    let waited = match wait {
         WaitFor::Seconds(s) => clock.sleep(Duration::from_secs(*s)).await,
         WaitFor::Timestamp(t) => clock.sleep_until(t.with_timezone(&Utc)).await,
         WaitFor::SecondsPath(p) => {
             let seconds = seconds_at(p, &effective, sc)?;
-            clock.sleep(Duration::from_secs(seconds)).await;
+            clock.sleep(Duration::from_secs(seconds)).await
         }
         WaitFor::TimestampPath(p) => {
             let value = sc.select(&Some(p.clone()), &effective)?;
             let Some(t) = value.as_str().and_then(crate::choice::timestamp) else {
                 return Err(sc.runtime_failure(&format!("The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}", p.text(), crate::unquoted(&value))));
             };
-            clock.sleep_until(t.with_timezone(&Utc)).await;
+            clock.sleep_until(t.with_timezone(&Utc)).await
         }
-    }
+    };
+    waited.map_err(|_| Failure::execution_timed_out())?;
     sc.select(&state.output_path, &effective)
 }
 

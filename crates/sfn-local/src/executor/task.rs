@@ -4,7 +4,7 @@
 //! events AWS records for that kind of resource. A `.waitForTaskToken`
 //! resource is called, then the Task waits for `SendTaskSuccess` or
 //! `SendTaskFailure` with its token, within its `HeartbeatSeconds` between
-//! heartbeats.
+//! heartbeats. A `.sync` child execution is `nested`'s.
 
 use std::time::Duration;
 
@@ -14,8 +14,13 @@ use super::context::StateContext;
 use super::{Run, Thread, within};
 use crate::asl::Dynamic;
 use crate::failure::Failure;
-use crate::integrations::Resource;
+use crate::integrations::{Pattern, Resource};
 use crate::lambda::LambdaOutcome;
+
+/// On the virtual clock, how long a `.waitForTaskToken` Task waits in real
+/// time for `SendTaskSuccess` or `SendTaskFailure` before its timeout is
+/// taken as elapsed.
+pub(crate) const VIRTUAL_ANSWER_PATIENCE: Duration = Duration::from_secs(30);
 
 /// One attempt of a Task: what it runs and the input it runs with.
 pub(super) struct TaskRequest<'a> {
@@ -63,6 +68,12 @@ impl Run {
             Resource::LambdaArn(arn) => {
                 self.run_lambda_arn(arn, task.parameters, timeout, thread)
                     .await
+            }
+            // Boxed for the same reason as `run_waiting`.
+            Resource::StartExecution(pattern @ (Pattern::Sync | Pattern::Sync2)) => {
+                let child =
+                    self.run_child_execution(*pattern, task.parameters, timeout, heartbeat, thread);
+                Box::pin(child).await
             }
             _ => {
                 self.run_resource(&resource, task.parameters, timeout, heartbeat, thread)
@@ -156,8 +167,9 @@ impl Run {
     /// records its answer), then the Task waits for its token's answer,
     /// failing with `States.HeartbeatTimeout` when no heartbeat comes
     /// within `HeartbeatSeconds` and `States.Timeout` past
-    /// `TimeoutSeconds`. Both run on the real clock: the answer comes from
-    /// outside, so there is nothing to skip.
+    /// `TimeoutSeconds`. Both run on the real clock, since the answer comes
+    /// from outside; only on the virtual clock is an unanswered timeout cut
+    /// short (`answer_patience`).
     async fn run_waiting(
         &self,
         waiting: &Waiting<'_>,
@@ -203,8 +215,15 @@ impl Run {
             submitted_id.store(id, std::sync::atomic::Ordering::Relaxed);
             wait_for_answer(&mut answers, waiting.heartbeat).await
         };
-        let outcome = within(waiting.timeout.map(Duration::from_secs), work).await;
+        let limit = waiting.timeout.map(Duration::from_secs);
+        let patience = self.answer_patience(limit);
+        let outcome = within(patience, work).await;
         super::lock(&self.inner.tokens).remove(waiting.token);
+        if let (None, Some(limit), Some(patience)) = (&outcome, limit, patience) {
+            // A skip past the execution's deadline needs no handling here:
+            // the main loop ends the execution as timed out next.
+            let _ = thread.clock.sleep(limit.saturating_sub(patience)).await;
+        }
         let submitted = submitted_id.load(std::sync::atomic::Ordering::Relaxed);
         if submitted != 0 {
             thread.last = submitted;
@@ -212,9 +231,23 @@ impl Run {
         self.record_task_end(thread, names, outcome)
     }
 
+    /// How long a waiting Task waits for its answer in real time: its
+    /// timeout, or on the virtual clock at most `VIRTUAL_ANSWER_PATIENCE`,
+    /// after which the rest of the timeout is skipped as a Wait state's
+    /// time is. A person still answers in real time, but no run can wait a
+    /// day for a review that will never be answered.
+    fn answer_patience(&self, limit: Option<Duration>) -> Option<Duration> {
+        match limit {
+            Some(limit) if self.inner.config.virtual_time => {
+                Some(limit.min(VIRTUAL_ANSWER_PATIENCE))
+            }
+            other => other,
+        }
+    }
+
     /// Records `TaskTimedOut` (for `None`), `TaskSucceeded` or `TaskFailed`;
     /// `details` names the resource.
-    fn record_task_end(
+    pub(super) fn record_task_end(
         &self,
         thread: &mut Thread,
         mut details: Value,

@@ -132,9 +132,23 @@ pub struct Server {
 
 impl Server {
     /// Binds `address` (port 0 picks a free one) and sets up the executor
-    /// that will run every execution.
-    pub async fn bind(address: SocketAddr, config: ExecutorConfig) -> std::io::Result<Self> {
+    /// that will run every execution. Unless `config` names another
+    /// Step Functions endpoint for its region, `states:startExecution`
+    /// Tasks start their child executions here, on this endpoint.
+    pub async fn bind(address: SocketAddr, mut config: ExecutorConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
+        let bound = listener.local_addr()?;
+        // A wildcard address is not one to connect to; loopback reaches it.
+        let host = match bound.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        let itself = format!("http://{}", SocketAddr::new(host, bound.port()));
+        config
+            .sfn_endpoint_urls
+            .entry(config.region.clone())
+            .or_insert(itself);
         let service = Arc::new(Service {
             executor: Executor::new(config.clone()),
             config,
