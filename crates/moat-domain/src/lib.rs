@@ -16,5 +16,6 @@ pub mod policy;
 pub mod records;
 pub mod security_hub;
 pub mod snapshot;
+pub mod sweep;
 
 pub use error::{Error, ErrorType};
