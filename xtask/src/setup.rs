@@ -1,5 +1,7 @@
 //! `cargo xtask setup`: installs what the tests and the demo need and the
-//! repository cannot carry, idempotently: moto in the project's virtualenv.
+//! repository cannot carry, idempotently: moto in the project's virtualenv,
+//! and Debian's `chromium`, which the sfn-local console test drives
+//! headless ([`ensure_chromium`]).
 //!
 //! Every Python tool the project uses (moto, checkov, cargo-lambda) lives in
 //! a virtualenv of its own at the workspace root, because their pins clash
@@ -16,12 +18,77 @@ use anyhow::{Context, bail};
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     if let Some(extra) = args.first() {
         if matches!(extra.as_str(), "--help" | "-h") {
-            println!("usage: cargo xtask setup\n\ninstalls moto into .moto-venv (idempotent)");
+            println!(
+                "usage: cargo xtask setup\n\ninstalls moto into .moto-venv and chromium with apt (idempotent)"
+            );
             return Ok(());
         }
         bail!("`setup` takes no arguments, got `{extra}`");
     }
-    ensure_moto()
+    ensure_moto()?;
+    ensure_chromium()
+}
+
+/// Where the console test looks for the browser: Debian's `chromium`.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Installs Debian's `chromium` package with apt unless `/usr/bin/chromium`
+/// already answers `--version`. As root apt runs directly; otherwise
+/// through `sudo -n`, which fails at once rather than waiting for a
+/// password nobody will type.
+pub(crate) fn ensure_chromium() -> anyhow::Result<()> {
+    if let Some(version) = chromium_version() {
+        eprintln!("setup: {version} already installed at {CHROMIUM}");
+        return Ok(());
+    }
+    eprintln!("setup: installing chromium with apt-get");
+    let install = ["install", "-y", "--no-install-recommends", "chromium"];
+    // Package lists that are missing or stale make the first attempt fail;
+    // refreshing them once is what a person would do next.
+    run_checked(&mut apt(&install))
+        .or_else(|_| {
+            run_checked(&mut apt(&["update"]))?;
+            run_checked(&mut apt(&install))
+        })
+        .context(
+            "installing chromium failed: install Debian's `chromium` package yourself \
+             (`sudo apt-get install chromium`) so that /usr/bin/chromium exists",
+        )?;
+    let version = chromium_version()
+        .with_context(|| format!("chromium was installed but {CHROMIUM} --version does not run"))?;
+    eprintln!("setup: {version} ready at {CHROMIUM}");
+    Ok(())
+}
+
+/// `apt-get` with `args`, as root directly and otherwise through `sudo -n`.
+fn apt(args: &[&str]) -> Command {
+    let mut command = if is_root() {
+        Command::new("apt-get")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "apt-get"]);
+        sudo
+    };
+    command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    command
+}
+
+/// What `chromium --version` prints, if it runs.
+fn chromium_version() -> Option<String> {
+    let output = Command::new(CHROMIUM).arg("--version").output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Whether this process runs as root, read from `id -u` so that xtask needs
+/// no libc binding for it.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
 }
 
 /// Installs the pinned moto into `.moto-venv` unless it is already there.

@@ -322,7 +322,9 @@ fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let server = Server::bind(address, config)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        println!("listening on http://{}", server.local_addr()?);
+        let local = server.local_addr()?;
+        println!("listening on http://{local}");
+        println!("console at http://{local}/");
         // A parent reading the pipe waits for this line before it connects.
         std::io::stdout().flush()?;
         let mut terminate =

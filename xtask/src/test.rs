@@ -1,7 +1,8 @@
 //! `cargo xtask test`: every test of the project, from a fresh clone.
 //!
 //! It installs what the tests need (moto, through `setup`), checks the
-//! Terraform offline (`infra check`, which installs checkov), then runs the
+//! Terraform offline (`infra check`, which installs checkov), installs
+//! chromium for the console test (`setup::ensure_chromium`), then runs the
 //! unit, adapter and end-to-end tests of the whole workspace in one `cargo
 //! test`, so the SDK crates are built once with one feature set, and
 //! last runs every fuzz target briefly (`fuzz::smoke`).
@@ -30,6 +31,7 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
     setup::ensure_moto()?;
     infra::check()?;
+    setup::ensure_chromium()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command.args(["test", "--workspace"]).args(&args);

@@ -12,6 +12,7 @@
 //! executor, which never calls real AWS); when `serve` returns, every
 //! running execution has been stopped and every function process killed.
 
+mod console;
 mod executions;
 mod machines;
 mod protocol;
@@ -167,6 +168,15 @@ impl Server {
         &self.service.executor
     }
 
+    /// A view of the executions this endpoint runs, which outlives `serve`'s
+    /// start: the process that runs the endpoint waits on results with it
+    /// instead of polling its own API.
+    pub fn executions(&self) -> Executions {
+        Executions {
+            service: self.service.clone(),
+        }
+    }
+
     /// Serves until `shutdown` completes, then stops the running
     /// executions and kills every function process.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
@@ -195,12 +205,32 @@ impl Server {
     }
 }
 
-/// Serves one request: reads the action and body, runs the action, and
-/// answers in the protocol's shape whatever happened.
+/// The results of a serving endpoint's executions, by ARN.
+#[derive(Clone)]
+pub struct Executions {
+    service: Arc<Service>,
+}
+
+impl Executions {
+    /// Waits until the execution has ended (a redrive included) and gives
+    /// its result; `None` for an ARN this endpoint never started.
+    pub async fn ended(&self, execution_arn: &str) -> Option<Arc<crate::ExecutionResult>> {
+        let entry = self.service.registry().executions.get(execution_arn).cloned()?;
+        entry.ended().await
+    }
+}
+
+/// Serves one request: a GET is a page of the console; anything else is
+/// an API call, whose action and body are read and run, and answered in
+/// the protocol's shape whatever happened.
 async fn handle(
     service: Arc<Service>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    // The API is POST only, so a GET can only be a browser.
+    if request.method() == hyper::Method::GET {
+        return Ok(console::respond(&service, request.uri().path()));
+    }
     let target = request
         .headers()
         .get("x-amz-target")
