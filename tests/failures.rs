@@ -40,7 +40,9 @@ async fn run_with(faults: Vec<Fault>) -> Run {
         ],
         ..PipelineOptions::default()
     };
-    let pipeline = Pipeline::new(&spec, &stack, &options).unwrap_or_else(|error| panic!("{error}"));
+    let pipeline = Pipeline::new(&spec, &stack, &options)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
     let changes = Changes::new(&stack);
     let vpc = changes.create_vpc("10.30.0.0/16").await.unwrap();
     let group = changes
@@ -60,7 +62,7 @@ async fn run_with(faults: Vec<Fault>) -> Run {
         .await
         .unwrap();
     assert_eq!(results.len(), 1, "the change was delivered once");
-    pipeline.executor.shutdown();
+    pipeline.shutdown().await;
     Run {
         spec,
         stack,

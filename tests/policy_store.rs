@@ -18,6 +18,7 @@ async fn an_invalid_policy_upload_is_escalated_and_the_last_valid_version_still_
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default())
+        .await
         .unwrap_or_else(|error| panic!("{error}"));
     let policies = S3PolicySource::new(&moat_aws::Aws::from_sdk_config(stack.config.clone()));
     let bad = r#"{"id": "broken", "version": "2", "rules": [{"id": "x", "ports": [70000]}]}"#;
@@ -44,7 +45,7 @@ async fn an_invalid_policy_upload_is_escalated_and_the_last_valid_version_still_
         .run_delivered(&stack, 1, Duration::from_secs(60))
         .await
         .unwrap();
-    pipeline.executor.shutdown();
+    pipeline.shutdown().await;
 
     let result = &results[0];
     assert_eq!(

@@ -32,6 +32,7 @@ impl Stage {
             .await
             .unwrap_or_else(|error| panic!("{error}"));
         let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default())
+            .await
             .unwrap_or_else(|error| panic!("{error}"));
         let changes = Changes::new(&stack);
         let vpc = changes.create_vpc("10.40.0.0/16").await.unwrap();
@@ -127,7 +128,13 @@ async fn a_repeated_delivery_after_a_new_open_rule_defers_it_to_its_own_event() 
     assert_succeeded(&stage.run_delivered(1).await[0]);
 
     let rdp = stage.open(3389).await;
-    let repeated = stage.pipeline.start(ssh.eventbridge_event()).wait().await;
+    let repeated = stage
+        .pipeline
+        .start(ssh.eventbridge_event())
+        .await
+        .unwrap()
+        .wait()
+        .await;
     assert_succeeded(&repeated);
     assert_eq!(ids_at(&repeated, "/remediation/deferred"), rdp.rule_ids);
     assert!(ids_at(&repeated, "/remediation/revoked").is_empty());
@@ -149,7 +156,7 @@ async fn a_repeated_delivery_after_a_new_open_rule_defers_it_to_its_own_event() 
         .find(|backup| backup.change.event_id == rdp.event_id())
         .expect("the RDP change has its own backup");
     assert!(rdp_backup.snapshot.rule(&rdp.rule_ids[0]).is_some());
-    stage.pipeline.executor.shutdown();
+    stage.pipeline.shutdown().await;
 }
 
 /// Two changes to one group at the same moment, both executions in flight
@@ -218,5 +225,5 @@ async fn two_changes_to_one_group_at_once_lose_no_backup_and_revoke_nothing_twic
             .unwrap();
         assert!(audit.is_some(), "the audit trail has {}", made.event_id());
     }
-    stage.pipeline.executor.shutdown();
+    stage.pipeline.shutdown().await;
 }

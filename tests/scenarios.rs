@@ -14,6 +14,7 @@ async fn the_demo_scenario_is_caught_fixed_backed_up_and_announced_once() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default())
+        .await
         .unwrap_or_else(|error| panic!("{error}"));
 
     let scenario = demo::play(&stack).await.unwrap();
@@ -50,5 +51,5 @@ async fn the_demo_scenario_is_caught_fixed_backed_up_and_announced_once() {
             "{states:?}"
         );
     }
-    pipeline.executor.shutdown();
+    pipeline.shutdown().await;
 }

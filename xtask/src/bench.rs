@@ -90,7 +90,7 @@ async fn measure(count: usize) -> anyhow::Result<Timings> {
         virtual_time: false,
         ..PipelineOptions::default()
     };
-    let pipeline = Pipeline::new(&spec, &stack, &options)?;
+    let pipeline = Pipeline::new(&spec, &stack, &options).await?;
     let changes = Changes::new(&stack);
     let vpc = changes.create_vpc("10.50.0.0/16").await?;
     let mut timings = Timings::default();
@@ -128,7 +128,7 @@ async fn measure(count: usize) -> anyhow::Result<Timings> {
             timings.add_states(timeline(result));
         }
     }
-    pipeline.executor.shutdown();
+    pipeline.shutdown().await;
     Ok(timings)
 }
 

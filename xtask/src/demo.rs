@@ -101,7 +101,7 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
         },
         ..PipelineOptions::default()
     };
-    let pipeline = Pipeline::new(&stack.spec, &stack.primary, &options)?;
+    let pipeline = Pipeline::new(&stack.spec, &stack.primary, &options).await?;
 
     let scenario = demo::play(&stack.primary).await?;
     print_scenario(stack.primary.region(), &scenario);
@@ -122,7 +122,7 @@ async fn play(show_logs: bool) -> anyhow::Result<Outcome> {
     print_checks(&outcome);
     print_starts(&pipeline);
     print_where_next(&history_dir);
-    pipeline.executor.shutdown();
+    pipeline.shutdown().await;
     eprintln!(
         "demo: stopping moto (pids {} and {})",
         stack.primary.moto.pid(),
@@ -218,7 +218,7 @@ async fn run_and_show(
     let mut results = Vec::new();
     while started < expected && Instant::now() < deadline {
         for event in stack.take_events(1).await? {
-            waiting.spawn(pipeline.start(event).wait());
+            waiting.spawn(pipeline.start(event).await?.wait());
             started += 1;
         }
         while let Some(done) = waiting.try_join_next() {

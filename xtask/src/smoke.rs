@@ -167,7 +167,7 @@ async fn smoke_local(options: &Options) -> anyhow::Result<Option<Report>> {
     crate::setup::ensure_moto()?;
     crate::build::function_binaries("smoke")?;
     let (spec, stack) = local_stack::LocalStack::start_primary().await?;
-    let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default())?;
+    let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default()).await?;
     let changes = Changes::new(&stack);
     let vpc_id = changes.create_vpc("10.99.0.0/16").await?;
     let ec2 = ec2::Client::new(&stack.config);
@@ -184,7 +184,7 @@ async fn smoke_local(options: &Options) -> anyhow::Result<Option<Report>> {
         checked
     }
     .await;
-    pipeline.executor.shutdown();
+    pipeline.shutdown().await;
     report.map(Some)
 }
 
@@ -456,6 +456,7 @@ mod tests {
             .await
             .unwrap_or_else(|error| panic!("{error}"));
         let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default())
+            .await
             .unwrap_or_else(|error| panic!("{error}"));
         let changes = Changes::new(&stack);
         let vpc_id = changes.create_vpc("10.98.0.0/16").await.unwrap();
@@ -480,6 +481,6 @@ mod tests {
             .send()
             .await;
         assert!(left.is_err(), "the smoke group was deleted");
-        pipeline.executor.shutdown();
+        pipeline.shutdown().await;
     }
 }

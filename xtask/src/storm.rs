@@ -241,7 +241,7 @@ impl Stage {
             max_environments: Some(options.max_environments),
             ..PipelineOptions::default()
         };
-        let pipeline = Pipeline::new(&spec, &stack, &pipeline_options)?;
+        let pipeline = Pipeline::new(&spec, &stack, &pipeline_options).await?;
         let changes = Changes::undelivered(&stack.config, local_stack::ACCOUNT);
         let vpc_id = changes.create_vpc("10.60.0.0/16").await?;
         Ok(Stage {
@@ -314,8 +314,8 @@ impl Stage {
         Ok(demo::notifications_about(&bodies, made.event_id()))
     }
 
-    fn finish(self) {
-        self.pipeline.executor.shutdown();
+    async fn finish(self) {
+        self.pipeline.shutdown().await;
     }
 }
 
@@ -325,16 +325,16 @@ fn function_binary(function: &str) -> std::path::PathBuf {
 }
 
 /// Starts one execution per event at once and waits for them all.
-async fn run_all(pipeline: &Pipeline, events: Vec<Value>) -> Vec<ExecutionResult> {
-    let running: Vec<_> = events
-        .into_iter()
-        .map(|event| pipeline.start(event))
-        .collect();
+async fn run_all(pipeline: &Pipeline, events: Vec<Value>) -> anyhow::Result<Vec<ExecutionResult>> {
+    let mut running = Vec::with_capacity(events.len());
+    for event in events {
+        running.push(pipeline.start(event).await?);
+    }
     let mut results = Vec::with_capacity(running.len());
     for execution in running {
         results.push(execution.wait().await);
     }
-    results
+    Ok(results)
 }
 
 fn not_succeeded(results: &[ExecutionResult]) -> usize {
@@ -371,7 +371,7 @@ async fn duplicates(options: &Options) -> anyhow::Result<Report> {
     let made = stage.open_ssh("storm-duplicates").await?;
     let started = Instant::now();
     let events = vec![made.eventbridge_event(); options.duplicates];
-    let results = run_all(&stage.pipeline, events).await;
+    let results = run_all(&stage.pipeline, events).await?;
     let elapsed = started.elapsed();
     let backups = stage.records().backups_of(&made.group_id).await?.len();
     let notified = stage.notified(&made).await?;
@@ -402,7 +402,7 @@ async fn duplicates(options: &Options) -> anyhow::Result<Report> {
         "the rule is revoked in EC2".to_owned(),
         !stage.still_open(&made).await?,
     );
-    stage.finish();
+    stage.finish().await;
     Ok(report)
 }
 
@@ -449,7 +449,7 @@ async fn changes(options: &Options) -> anyhow::Result<Report> {
         }
         while let Some(change) = makers.join_next().await {
             let change = change.context("a change maker panicked")??;
-            running.push(stage.pipeline.start(change.eventbridge_event()));
+            running.push(stage.pipeline.start(change.eventbridge_event()).await?);
             made.push(change);
         }
     }
@@ -487,7 +487,7 @@ async fn changes(options: &Options) -> anyhow::Result<Report> {
         format!("throttling was injected ({throttled} calls)"),
         throttled > 0,
     );
-    stage.finish();
+    stage.finish().await;
     Ok(report)
 }
 
@@ -499,7 +499,7 @@ async fn crash(options: &Options) -> anyhow::Result<Report> {
     stage.proxy.inject(Fault::ec2_hold("CreateTags", 1));
     let made = stage.open_ssh("storm-crash").await?;
     let started = Instant::now();
-    let execution = stage.pipeline.start(made.eventbridge_event());
+    let execution = stage.pipeline.start(made.eventbridge_event()).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while stage.proxy.held() == 0 {
         if Instant::now() > deadline {
@@ -561,7 +561,7 @@ async fn crash(options: &Options) -> anyhow::Result<Report> {
         format!("exactly 1 notification ({notified})"),
         notified == 1,
     );
-    stage.finish();
+    stage.finish().await;
     Ok(report)
 }
 

@@ -25,6 +25,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A running endpoint with the stack's state machine in it.
 pub struct Endpoint {
+    /// The executor behind the endpoint: its Lambda reports, its functions.
+    pub executor: sfn_local::Executor,
+    executions: sfn_local::server::Executions,
     url: String,
     region: String,
     machine_arn: String,
@@ -55,6 +58,8 @@ impl Endpoint {
             .local_addr()
             .map_err(|e| aws_error("binding the Step Functions endpoint", e.to_string()))?;
         let url = format!("http://{bound}");
+        let executor = server.executor().clone();
+        let executions = server.executions();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(server.serve(async {
             let _ = stopped.await;
@@ -69,6 +74,8 @@ impl Endpoint {
             .await
             .map_err(|e| aws_error("CreateStateMachine", moat_domain::error::display_chain(&e)))?;
         Ok(Endpoint {
+            executor,
+            executions,
             url,
             region,
             machine_arn: created.state_machine_arn().to_owned(),
@@ -109,6 +116,18 @@ impl Endpoint {
             .await
             .map_err(|e| self.error("StartExecution", &e))?;
         Ok(started.execution_arn().to_owned())
+    }
+
+    /// The results of the executions this endpoint runs.
+    pub fn executions(&self) -> sfn_local::server::Executions {
+        self.executions.clone()
+    }
+
+    /// The finished execution as the executor recorded it (description and
+    /// history), once it has ended; `None` for an ARN it never started.
+    pub async fn result(&self, execution_arn: &str) -> Option<sfn_local::ExecutionResult> {
+        let result = self.executions.ended(execution_arn).await?;
+        Some(result.as_ref().clone())
     }
 
     /// Waits until the execution has ended, at most `patience`.

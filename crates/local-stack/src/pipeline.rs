@@ -1,15 +1,18 @@
 //! The remediation pipeline on one machine: the exact state machine in
-//! `statemachines/`, run by the local executor with the real function
-//! binaries, started for each event the EventBridge rule delivers.
+//! `statemachines/`, created in a local Step Functions endpoint whose
+//! executor runs the real function binaries, and started through the
+//! endpoint's API (`aws-sdk-sfn`) for each event the EventBridge rule
+//! delivers, as the rule's Step Functions target would start it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sfn_local::{
-    Execution, ExecutionResult, Executor, ExecutorConfig, FunctionConfig, LogSink, StateMachine,
-};
+use sfn_local::server::Executions;
+use sfn_local::{ExecutionResult, Executor, ExecutorConfig, FunctionConfig, LogSink};
+
+use crate::endpoint::Endpoint;
 
 use crate::{ACCOUNT, Error, RegionStack, StackSpec};
 
@@ -52,37 +55,61 @@ impl Default for PipelineOptions {
     }
 }
 
-/// The state machine and an executor with Moat's functions, for one region.
+/// The state machine in a local Step Functions endpoint with Moat's
+/// functions, for one region; executions start through the endpoint's API.
 pub struct Pipeline {
+    /// The executor behind the endpoint (its Lambda reports).
     pub executor: Executor,
-    pub machine: StateMachine,
+    endpoint: Endpoint,
+}
+
+/// An execution started through the endpoint; it owns what it waits
+/// with, so a waiting task may outlive the borrow of the pipeline.
+pub struct Started {
+    pub execution_arn: String,
+    executions: Executions,
+}
+
+impl Started {
+    /// Waits for the execution to end.
+    pub async fn wait(self) -> ExecutionResult {
+        match self.executions.ended(&self.execution_arn).await {
+            Some(result) => result.as_ref().clone(),
+            // The endpoint answered StartExecution with this ARN, so it
+            // knows it; anything else is a bug in the endpoint.
+            None => panic!("the endpoint forgot {}", self.execution_arn),
+        }
+    }
 }
 
 impl Pipeline {
-    /// Sets up the executor for `stack`'s region. Fails with the command to
-    /// run when a function binary has not been built.
-    pub fn new(
+    /// Serves `stack`'s region and creates the state machine in it. Fails
+    /// with the command to run when a function binary has not been built.
+    pub async fn new(
         spec: &StackSpec,
         stack: &RegionStack,
         options: &PipelineOptions,
     ) -> Result<Pipeline, Error> {
-        let machine = StateMachine::new(
-            &spec.state_machine,
-            &definition(spec, stack)?,
-            &HashMap::new(),
-        )
-        .map_err(|error| Error::Definition {
-            path: spec.state_machine_path(),
-            message: error.to_string(),
-        })?;
-        let executor = Executor::new(executor_config(spec, stack, options)?);
-        Ok(Pipeline { executor, machine })
+        let endpoint = Endpoint::start(spec, stack, options).await?;
+        Ok(Pipeline {
+            executor: endpoint.executor.clone(),
+            endpoint,
+        })
     }
 
-    /// Starts one execution for an EventBridge event, as the rule's Step
-    /// Functions target would.
-    pub fn start(&self, event: Value) -> Execution {
-        self.executor.start_execution(&self.machine, None, event)
+    /// The endpoint, for operator commands and their tests.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Starts one execution for an EventBridge event with `StartExecution`,
+    /// as the rule's Step Functions target would.
+    pub async fn start(&self, event: Value) -> Result<Started, Error> {
+        let execution_arn = self.endpoint.start_execution(&event, None).await?;
+        Ok(Started {
+            execution_arn,
+            executions: self.endpoint.executions(),
+        })
     }
 
     /// Takes the events the rule delivered until `expected` have arrived or
@@ -98,7 +125,7 @@ impl Pipeline {
         let mut running = Vec::new();
         while running.len() < expected && started_at.elapsed() < patience {
             for event in stack.take_events(1).await? {
-                running.push(self.start(event));
+                running.push(self.start(event).await?);
             }
         }
         let mut results = Vec::new();
@@ -106,6 +133,12 @@ impl Pipeline {
             results.push(execution.wait().await);
         }
         Ok(results)
+    }
+
+    /// Stops the endpoint and every function process.
+    pub async fn shutdown(self) {
+        self.executor.shutdown();
+        self.endpoint.stop().await;
     }
 }
 
