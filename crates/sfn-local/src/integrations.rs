@@ -11,6 +11,9 @@
 //! an optimized integration, `Sqs.QueueDoesNotExistException` for the SDK
 //! form (service and error in PascalCase, with the `Exception` suffix), and
 //! `StepFunctions.StateMachineDoesNotExistException` for a nested execution.
+//! The S3 reads and writes of a Distributed Map (its ItemReader and
+//! ResultWriter) go to the same local endpoint, with errors named
+//! `S3.NoSuchKeyException` and the like.
 
 use std::collections::HashMap;
 
@@ -431,6 +434,121 @@ impl Integrations {
         }
         Ok(output)
     }
+}
+
+/// The prefix of the S3 errors, as the optimized S3 integration names them.
+const S3: &str = "S3";
+
+impl Integrations {
+    /// An S3 client for the local endpoint of `region`. Path-style
+    /// addressing, because a bucket cannot be a subdomain of a loopback
+    /// address.
+    fn s3(&self, region: &str) -> Result<aws_sdk_s3::Client, Failure> {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config(region)?)
+            .force_path_style(true)
+            .build();
+        Ok(aws_sdk_s3::Client::from_conf(config))
+    }
+
+    /// `GetObject`: the object's bytes.
+    pub(crate) async fn s3_get_object(
+        &self,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        version: Option<String>,
+    ) -> Result<Vec<u8>, Failure> {
+        let out = self
+            .s3(region)?
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version)
+            .send()
+            .await
+            .map_err(|e| sdk_failure(S3, "Amazon S3", e))?;
+        let body = out.body.collect().await.map_err(|e| {
+            Failure::new(
+                "S3.SdkClientException",
+                Some(format!("reading s3://{bucket}/{key} failed: {e}")),
+            )
+        })?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    /// `ListObjectsV2`, every page: one description per object under
+    /// `prefix`, in the shape a Distributed Map's ItemReader gives it
+    /// (`Etag`, `Key`, `LastModified` in epoch seconds, `Size`,
+    /// `StorageClass`).
+    pub(crate) async fn s3_list_objects(
+        &self,
+        region: &str,
+        bucket: &str,
+        prefix: Option<String>,
+    ) -> Result<Vec<Value>, Failure> {
+        let client = self.s3(region)?;
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let out = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .set_prefix(prefix.clone())
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_failure(S3, "Amazon S3", e))?;
+            objects.extend(out.contents().iter().map(object_description));
+            token = out.next_continuation_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(objects);
+            }
+        }
+    }
+
+    /// `PutObject` of a JSON document.
+    pub(crate) async fn s3_put_object(
+        &self,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<(), Failure> {
+        self.s3(region)?
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| sdk_failure(S3, "Amazon S3", e))?;
+        Ok(())
+    }
+}
+
+/// One object of a `ListObjectsV2` answer as an ItemReader item.
+fn object_description(object: &aws_sdk_s3::types::Object) -> Value {
+    let mut item = Map::new();
+    let fields = [
+        ("Etag", object.e_tag().map(|v| json!(v))),
+        ("Key", object.key().map(|v| json!(v))),
+        (
+            "LastModified",
+            object.last_modified().map(|d| json!(d.secs())),
+        ),
+        ("Size", object.size().map(|v| json!(v))),
+        (
+            "StorageClass",
+            object.storage_class().map(|v| json!(v.as_str())),
+        ),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), value);
+        }
+    }
+    Value::Object(item)
 }
 
 /// A child execution that `states:startExecution` started.

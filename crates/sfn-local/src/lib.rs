@@ -78,7 +78,8 @@ pub use asl::StateMachine;
 pub use error::Error;
 pub use executor::{
     DescribeExecution, Execution, ExecutionControl, ExecutionResult, ExecutionStatus, Executor,
-    ExecutorConfig, MAX_PAYLOAD_BYTES, TaskDoesNotExist,
+    ExecutorConfig, MAX_PAYLOAD_BYTES, MapRunCounts, MapRunDescription, MapRunStatus,
+    TaskDoesNotExist,
 };
 pub use history::{HistoryEvent, MAX_HISTORY_EVENTS};
 pub use lambda::{FunctionConfig, InvocationReport, LogSink};

@@ -140,6 +140,81 @@ pub(crate) struct MapSpec {
     pub tolerated_count: Option<Dynamic<u64>>,
     /// `ToleratedFailurePercentage`.
     pub tolerated_percentage: Option<Dynamic<f64>>,
+    /// What a Map in `DISTRIBUTED` mode adds; `None` in `INLINE` mode.
+    pub distributed: Option<Box<Distributed>>,
+}
+
+/// The fields of a Map whose `ProcessorConfig.Mode` is `DISTRIBUTED`: each
+/// item (or batch) runs as a child execution of a Map Run.
+#[derive(Debug, Clone)]
+pub(crate) struct Distributed {
+    /// `ProcessorConfig.ExecutionType`: whether the children are Standard
+    /// or Express executions, which their ARNs show.
+    pub execution_type: ExecutionType,
+    /// `Label`, the Map Run ARN's label; the state's name when absent.
+    pub label: Option<String>,
+    /// `ItemReader`; without it the items come from `ItemsPath`.
+    pub item_reader: Option<ItemReader>,
+    /// `ItemBatcher`; without it each item is one child execution.
+    pub item_batcher: Option<ItemBatcher>,
+    /// `ResultWriter`; without it the Map's result is the children's outputs.
+    pub result_writer: Option<Template>,
+}
+
+/// `ProcessorConfig.ExecutionType` of a Distributed Map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExecutionType {
+    Standard,
+    Express,
+}
+
+/// `ItemReader`: where a Distributed Map reads its items.
+#[derive(Debug, Clone)]
+pub(crate) struct ItemReader {
+    /// The S3 action, from `Resource`.
+    pub source: ItemSource,
+    /// `Parameters`: `Bucket`, `Key` or `Prefix`, `VersionId`.
+    pub parameters: Template,
+    /// `ReaderConfig.MaxItems` or `MaxItemsPath`; 0 reads every item.
+    pub max_items: Option<Dynamic<u64>>,
+}
+
+/// What an `ItemReader` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ItemSource {
+    /// `s3:listObjectsV2`: one item per object under `Prefix`.
+    ListObjects,
+    /// `s3:getObject`: the items of one object, in this format.
+    Object(InputType),
+}
+
+/// `ReaderConfig.InputType` of an `s3:getObject` reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InputType {
+    /// A JSON array.
+    Json,
+    /// JSON Lines: one JSON value per line.
+    Jsonl,
+    /// Delimited text: each row an object from the header's names to the
+    /// row's fields, as strings.
+    Csv {
+        /// `CSVHeaders` for `CSVHeaderLocation: GIVEN`; `None` for
+        /// `FIRST_ROW`, where the first row names the columns.
+        headers: Option<Vec<String>>,
+        /// `CSVDelimiter`.
+        delimiter: char,
+    },
+}
+
+/// `ItemBatcher`: how many items each child execution gets.
+#[derive(Debug, Clone)]
+pub(crate) struct ItemBatcher {
+    /// `MaxItemsPerBatch` or its `*Path`.
+    pub max_items: Option<Dynamic<u64>>,
+    /// `MaxInputBytesPerBatch` or its `*Path`.
+    pub max_bytes: Option<Dynamic<u64>>,
+    /// `BatchInput`, which every batch carries next to its `Items`.
+    pub batch_input: Option<Template>,
 }
 
 /// A validated state machine, ready to run.

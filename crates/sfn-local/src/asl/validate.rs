@@ -5,7 +5,10 @@
 //! AWS's form: `Invalid State Machine Definition: 'CODE: message at /pointer',
 //! ...` with the codes AWS uses (`SCHEMA_VALIDATION_FAILED`,
 //! `MISSING_TRANSITION_TARGET`, `UNREACHABLE_STATE`, `MISSING_END_STATE`,
-//! `INVALID_JSON_DESCRIPTION`).
+//! `INVALID_JSON_DESCRIPTION`). `distributed` holds the checks of a Map's
+//! processing mode and of the fields of a Distributed Map.
+
+mod distributed;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -63,6 +66,10 @@ fn allowed(kind: &str) -> Option<Vec<&'static str>> {
             "ToleratedFailureCountPath",
             "ToleratedFailurePercentage",
             "ToleratedFailurePercentagePath",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "Label",
             "ResultSelector",
             "ResultPath",
             "Retry",
@@ -755,32 +762,7 @@ impl Checker {
     }
 
     fn map(&mut self, object: &Map<String, Value>, at: &str) -> Option<Kind> {
-        let processor = match (object.get("ItemProcessor"), object.get("Iterator")) {
-            (Some(_), Some(_)) => {
-                self.schema(
-                    "Only one of the fields [ItemProcessor, Iterator] can be set",
-                    at,
-                );
-                return None;
-            }
-            (Some(p), None) => {
-                if let Some(mode) = p.pointer("/ProcessorConfig/Mode")
-                    && mode != "INLINE"
-                {
-                    self.schema(
-                        "Only the INLINE processing mode is supported by this executor",
-                        &format!("{at}/ItemProcessor"),
-                    );
-                    return None;
-                }
-                self.block(p, &format!("{at}/ItemProcessor"))?
-            }
-            (None, Some(i)) => self.block(i, &format!("{at}/Iterator"))?,
-            (None, None) => {
-                self.schema("These fields are required: [ItemProcessor]", at);
-                return None;
-            }
-        };
+        let (processor, mode) = self.map_processor(object, at)?;
         if object.contains_key("ItemSelector") && object.contains_key("Parameters") {
             self.schema(
                 "Only one of the fields [ItemSelector, Parameters] can be set",
@@ -799,6 +781,13 @@ impl Checker {
             .unwrap_or(Dynamic::Fixed(0));
         let tolerated_count = self.dynamic_int(object, "ToleratedFailureCount", at, true);
         let tolerated_percentage = self.tolerated_percentage(object, at);
+        let distributed = match mode {
+            Some(execution_type) => Some(Box::new(self.distributed(object, execution_type, at)?)),
+            None => {
+                self.inline_only(object, at);
+                None
+            }
+        };
         Some(Kind::Map(Box::new(MapSpec {
             items_path,
             item_selector,
@@ -806,7 +795,36 @@ impl Checker {
             max_concurrency,
             tolerated_count,
             tolerated_percentage,
+            distributed,
         })))
+    }
+
+    /// A Map's `ItemProcessor` (or the older `Iterator`) and its mode:
+    /// `None` for `INLINE`, the child execution type for `DISTRIBUTED`.
+    fn map_processor(
+        &mut self,
+        object: &Map<String, Value>,
+        at: &str,
+    ) -> Option<(Block, Option<crate::asl::ExecutionType>)> {
+        match (object.get("ItemProcessor"), object.get("Iterator")) {
+            (Some(_), Some(_)) => {
+                self.schema(
+                    "Only one of the fields [ItemProcessor, Iterator] can be set",
+                    at,
+                );
+                None
+            }
+            (Some(p), None) => {
+                let at = format!("{at}/ItemProcessor");
+                let mode = self.processor_mode(p, &at)?;
+                Some((self.block(p, &at)?, mode))
+            }
+            (None, Some(i)) => Some((self.block(i, &format!("{at}/Iterator"))?, None)),
+            (None, None) => {
+                self.schema("These fields are required: [ItemProcessor]", at);
+                None
+            }
+        }
     }
 
     /// `ToleratedFailurePercentage`, a number from 0 to 100, or its `*Path`.

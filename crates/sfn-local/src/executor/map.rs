@@ -1,7 +1,9 @@
 //! The inline Map state: its items, its limits (MaxConcurrency and the
 //! tolerated failures, each fixed or read by a `*Path`), one thread per
 //! iteration, and the `MapIteration*` events, including `Aborted` for the
-//! iterations still running when another one failed.
+//! iterations still running when another one failed. A Map in
+//! `DISTRIBUTED` mode shares the limits and the items of `ItemsPath`, and
+//! runs as `distributed` describes.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -18,15 +20,19 @@ use crate::path::Path;
 
 /// The limits of one Map visit, with every `*Path` resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct MapLimits {
+pub(super) struct MapLimits {
     /// `MaxConcurrency`; 0 means no limit.
-    max_concurrency: u64,
-    tolerated_count: Option<u64>,
-    tolerated_percentage: Option<f64>,
+    pub max_concurrency: u64,
+    pub tolerated_count: Option<u64>,
+    pub tolerated_percentage: Option<f64>,
 }
 
 impl MapLimits {
-    fn resolve(spec: &MapSpec, effective: &Value, sc: &StateContext<'_>) -> Result<Self, Failure> {
+    pub(super) fn resolve(
+        spec: &MapSpec,
+        effective: &Value,
+        sc: &StateContext<'_>,
+    ) -> Result<Self, Failure> {
         let whole = |d: &Dynamic<u64>, field: &str| {
             resolve(d, field, "integer", Value::as_u64, effective, sc)
         };
@@ -65,9 +71,21 @@ impl MapLimits {
         self.tolerated_count.is_some() || self.tolerated_percentage.is_some()
     }
 
+    /// The limits of a Distributed Map, which tolerates no failure unless
+    /// it says otherwise: AWS's default ToleratedFailurePercentage is 0.
+    pub(super) fn strict_by_default(self) -> Self {
+        if self.tolerates_failures() {
+            return self;
+        }
+        Self {
+            tolerated_count: Some(0),
+            ..self
+        }
+    }
+
     /// Whether `failures` of `count` iterations are more than tolerated.
     /// With both a count and a percentage, both must be exceeded.
-    fn exceeded(&self, failures: usize, count: usize) -> bool {
+    pub(super) fn exceeded(&self, failures: usize, count: usize) -> bool {
         let over_count = self.tolerated_count.is_some_and(|c| failures as u64 > c);
         let over_percentage = self
             .tolerated_percentage
@@ -81,7 +99,7 @@ impl MapLimits {
 
 /// A limit given directly or read by its `*Path` (`field`), which must
 /// give a valid `kind` of number.
-fn resolve<T: Copy>(
+pub(super) fn resolve<T: Copy>(
     value: &Dynamic<T>,
     field: &str,
     kind: &str,
@@ -115,7 +133,11 @@ fn not_valid(
 }
 
 /// The items ItemsPath selects, which must be an array.
-fn items(spec: &MapSpec, effective: &Value, sc: &StateContext<'_>) -> Result<Vec<Value>, Failure> {
+pub(super) fn items(
+    spec: &MapSpec,
+    effective: &Value,
+    sc: &StateContext<'_>,
+) -> Result<Vec<Value>, Failure> {
     let path = &spec.items_path;
     match path.select(effective, sc.context()) {
         Some(Value::Array(items)) => Ok(items),
@@ -159,6 +181,12 @@ impl Run {
         thread: &mut Thread,
         sc: &StateContext<'_>,
     ) -> Result<Value, Failure> {
+        if let Some(distributed) = &spec.distributed {
+            // Boxed: the Map Run's future is large, and inline it would
+            // grow every state's future.
+            let run = self.run_distributed_map(state, spec, distributed, effective, thread, sc);
+            return Box::pin(run).await;
+        }
         let items = items(spec, effective, sc)?;
         let limits = MapLimits::resolve(spec, effective, sc)?;
         self.record(
@@ -302,6 +330,16 @@ mod tests {
         assert!(!limits(None, Some(0.0)).exceeded(0, 0));
         assert!(!limits(Some(0), Some(50.0)).exceeded(1, 4));
         assert!(limits(Some(0), Some(50.0)).exceeded(3, 4));
+    }
+
+    #[test]
+    fn a_distributed_map_tolerates_no_failure_unless_told() {
+        let strict = limits(None, None).strict_by_default();
+        assert!(strict.exceeded(1, 100));
+        assert!(!strict.exceeded(0, 100));
+        let lenient = limits(None, Some(10.0)).strict_by_default();
+        assert!(!lenient.exceeded(10, 100));
+        assert!(lenient.exceeded(11, 100));
     }
 
     #[test]

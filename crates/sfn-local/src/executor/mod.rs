@@ -11,8 +11,10 @@
 //! and OutputPath is not applied. The submodules hold the parts:
 //! `context` (the `$$` object and the path steps), `states` (each state
 //! type, Retry and Catch), `task` (Lambda and the service integrations),
-//! `nested` (the `.sync` child executions of `states:startExecution`) and
-//! `parallel` and `map` (the states that run threads of their own).
+//! `nested` (the `.sync` child executions of `states:startExecution`),
+//! `parallel` and `map` (the states that run threads of their own) and
+//! `distributed` (a Distributed Map: its Map Run of child executions, each
+//! with a history of its own, and its S3 reader and writer).
 //!
 //! A running execution can be watched and stopped from outside through its
 //! `ExecutionControl`, which is what the Step Functions endpoint
@@ -20,6 +22,7 @@
 //! `StopExecution` from while the execution runs.
 
 mod context;
+mod distributed;
 mod map;
 mod nested;
 mod parallel;
@@ -43,6 +46,8 @@ use crate::failure::{Failure, Origin};
 use crate::history::{History, HistoryEvent, MAX_HISTORY_EVENTS};
 use crate::integrations::Integrations;
 use crate::lambda::{FunctionConfig, InvocationReport, LambdaPool, LogSink};
+use distributed::MapRuns;
+pub use distributed::{MapRunCounts, MapRunDescription, MapRunStatus};
 
 /// How the executor is set up.
 #[derive(Debug, Clone)]
@@ -200,6 +205,8 @@ pub struct ExecutionControl {
     // Taken by the first `stop`; a closed channel (the execution ended)
     // makes `stop` a no-op, so stopping twice or too late is harmless.
     stop: Arc<Mutex<Option<oneshot::Sender<Abort>>>>,
+    /// The Map Runs its Distributed Map states started.
+    map_runs: Arc<MapRuns>,
 }
 
 impl ExecutionControl {
@@ -224,6 +231,12 @@ impl ExecutionControl {
         lock(&self.failed_at)
             .as_ref()
             .map(|point| point.state.clone())
+    }
+
+    /// The Map Runs of its Distributed Map states so far, each with its
+    /// child executions, as `ListMapRuns` and `DescribeMapRun` show them.
+    pub fn map_runs(&self) -> Vec<MapRunDescription> {
+        self.map_runs.descriptions()
     }
 
     /// Stops the execution as `StopExecution` does: the state in progress
@@ -310,6 +323,7 @@ impl Executor {
             history: Arc::new(History::default()),
             failed_at: Arc::new(Mutex::new(None)),
             stop: Arc::new(Mutex::new(None)),
+            map_runs: Arc::default(),
         };
         self.launch(machine, control, None)
     }
@@ -351,6 +365,7 @@ impl Executor {
             arn: control.arn.to_string(),
             name: control.name.to_string(),
             start: control.start,
+            map_runs: control.map_runs.clone(),
         };
         let input = (*control.input).clone();
         Execution {
@@ -446,6 +461,7 @@ struct Run {
     arn: String,
     name: String,
     start: DateTime<Utc>,
+    map_runs: Arc<MapRuns>,
 }
 
 /// A thread of the execution: the main flow, a branch or an iteration.
@@ -551,8 +567,22 @@ impl Run {
         redrive: Option<(RedrivePoint, u32)>,
         stopped: oneshot::Receiver<Abort>,
     ) -> ExecutionResult {
+        let clock = Clock::new(self.inner.config.virtual_time).with_timeout(self.machine.timeout);
+        self.execute_on(clock, input, redrive, stopped).await.0
+    }
+
+    /// Runs the execution on `clock`, which a Map Run's child execution
+    /// starts at its parent's time, and gives its result and the time it
+    /// ended on that clock.
+    async fn execute_on(
+        self,
+        clock: Clock,
+        input: Value,
+        redrive: Option<(RedrivePoint, u32)>,
+        stopped: oneshot::Receiver<Abort>,
+    ) -> (ExecutionResult, DateTime<Utc>) {
         let mut thread = Thread {
-            clock: Clock::new(self.inner.config.virtual_time).with_timeout(self.machine.timeout),
+            clock,
             last: self.history.len() as u64,
         };
         let start = self.start;
@@ -594,21 +624,23 @@ impl Run {
             Ok(abort) = stopped => Outcome::Aborted(abort),
         };
         let stop = self.record_stop(&mut thread, outcome);
-        ExecutionResult {
+        let end = thread.clock.now();
+        let result = ExecutionResult {
             description: DescribeExecution {
                 execution_arn: self.arn.clone(),
                 state_machine_arn: self.machine_arn.clone(),
                 name: self.name.clone(),
                 status: stop.status,
                 start_date: timestamp(start),
-                stop_date: timestamp(thread.clock.now()),
+                stop_date: timestamp(end),
                 input: input_text,
                 output: stop.output,
                 error: stop.error,
                 cause: stop.cause,
             },
             events: self.history.events(),
-        }
+        };
+        (result, end)
     }
 
     /// The execution's part of the context object, `$$` without `State`.

@@ -15,6 +15,7 @@
 mod console;
 mod executions;
 mod machines;
+mod map_runs;
 mod protocol;
 mod registry;
 mod tags;
@@ -59,6 +60,8 @@ pub const ACTIONS: &[&str] = &[
     "SendTaskSuccess",
     "SendTaskFailure",
     "SendTaskHeartbeat",
+    "ListMapRuns",
+    "DescribeMapRun",
 ];
 
 /// What every action works on: the executor, the region and account of
@@ -89,9 +92,17 @@ impl Service {
             "UntagResource" => tags::untag(self, body),
             "ListTagsForResource" => tags::list(self, body),
             "StartExecution" => executions::start(self, body),
+            "DescribeExecution" if map_runs::names_child(body) => {
+                map_runs::describe_child(self, body)
+            }
             "DescribeExecution" => executions::describe(self, body),
             "DescribeStateMachineForExecution" => executions::describe_machine(self, body),
+            "ListExecutions" if body.string("mapRunArn").ok().flatten().is_some() => {
+                map_runs::list_children(self, body)
+            }
             "ListExecutions" => executions::list(self, body),
+            "ListMapRuns" => map_runs::list(self, body),
+            "DescribeMapRun" => map_runs::describe(self, body),
             "GetExecutionHistory" => executions::history(self, body),
             "StopExecution" => executions::stop(self, body).await,
             "RedriveExecution" => executions::redrive(self, body),
@@ -215,7 +226,12 @@ impl Executions {
     /// Waits until the execution has ended (a redrive included) and gives
     /// its result; `None` for an ARN this endpoint never started.
     pub async fn ended(&self, execution_arn: &str) -> Option<Arc<crate::ExecutionResult>> {
-        let entry = self.service.registry().executions.get(execution_arn).cloned()?;
+        let entry = self
+            .service
+            .registry()
+            .executions
+            .get(execution_arn)
+            .cloned()?;
         entry.ended().await
     }
 }
