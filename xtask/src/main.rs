@@ -12,11 +12,13 @@ mod infra;
 mod lockdown;
 mod package;
 mod policy;
+mod report;
 mod review;
 mod setup;
 mod sfn;
 mod smoke;
 mod storm;
+mod sweep;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -46,11 +48,14 @@ commands:
                          the console's views of the executions, over aws-sdk-sfn (AWS or sfn serve)
   approve <arn|name> [--reason TEXT] [--yes] | reject <arn|name> --reason TEXT [--yes]
                          decide a review an execution waits for: back up and revoke, or keep the rules
+  sweep [--account A]... [--region R]... [--dry-run | --yes] [--wait] | --policy FILE --dry-run
+                         judge every group now (the sweep state machine), or preview a policy file
   lockdown --group sg-... --account A --region R [--reason TEXT] [--yes]
                          emergency: close a group to all inbound traffic through the pipeline
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
   package [--arch arm64|x86_64] [--out DIR] [--function NAME]... [--measure]
                          build the functions for Lambda: reproducible zips and target/lambda/manifest.json
+  report (--from-file <input.json|dir> | --from-bucket <bucket> --date D) [--out FILE] [--json]
   policy validate <file>
   policy eval --policy <file> --group <file> [--today YYYY-MM-DD]
   policy push <file> --bucket <name> [--key <key>] [--yes]
@@ -76,9 +81,11 @@ fn main() -> ExitCode {
         "infra" => infra::run(rest),
         "package" => package::run(rest),
         "policy" => policy::run(rest),
+        "report" => report::run(rest),
         "setup" => setup::run(rest),
         "smoke" => smoke::run(rest),
         "storm" => storm::run(rest),
+        "sweep" => sweep::run(rest),
         "test" => test::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -623,6 +623,7 @@ fn stand_in_settings(stack: &StackSpec, account: &str, region: &str) -> Settings
         records_table: stack.records_table.clone(),
         policy_bucket: stack.policy_bucket_in(account, region),
         policy_key: stack.policy_key.clone(),
+        reports_bucket: stack.reports_bucket_in(account, region),
         notification_topic_arn: topic_arn(&stack.notification_topic),
         escalation_topic_arn: topic_arn(&stack.escalation_topic),
         self_role_arns: stack.self_role_pattern(),

@@ -368,6 +368,29 @@ fn the_review_waits_in_its_named_state_within_the_machines_timeout() {
     );
 }
 
+/// The sweep's Distributed Map writes its results where the report
+/// function reads them: the ASL's `States.Format` prefix is
+/// `sweep::map_results_prefix`'s.
+#[test]
+fn the_sweep_writes_its_map_results_where_the_report_reads_them() {
+    let spec = moat_stack::StackSpec::load().unwrap();
+    let definition: Value =
+        serde_json::from_str(&spec.sweep_state_machine_definition().unwrap()).unwrap();
+    let map = &states(&definition)["Judge every group"];
+    let prefix = map["ResultWriter"]["Parameters"]["Prefix.$"]
+        .as_str()
+        .unwrap();
+    let expected = format!(
+        "States.Format('{}', $.sweepId)",
+        moat_domain::sweep::map_results_prefix("{}")
+    );
+    assert_eq!(prefix, expected);
+    assert_eq!(
+        map["ItemReader"]["ReaderConfig"]["InputType"], "JSONL",
+        "the inventory function writes JSON Lines"
+    );
+}
+
 /// Every Rust file says what it is for in its first line.
 #[test]
 fn every_rust_file_opens_with_a_doc_comment() {

@@ -25,6 +25,8 @@ const COMMANDS: &[&[&str]] = &[
     &["approve"],
     &["reject"],
     &["lockdown"],
+    &["sweep"],
+    &["report"],
 ];
 
 fn xtask(words: &[&str], last: &str) -> Output {

@@ -10,6 +10,8 @@
 //! its parent process dies, so a test binary or demo that is killed leaves no
 //! moto behind even when no destructor runs.
 
+pub mod chromium;
+
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! The remediation pipeline behind a local Step Functions endpoint: an
-//! `sfn_local::Server` on loopback with the region's functions, the state
-//! machine created in it through `aws-sdk-sfn` as Terraform creates it, and
+//! `sfn_local::Server` on loopback with the region's functions, both state
+//! machines (remediation and sweep) created in it through `aws-sdk-sfn` as
+//! Terraform creates them, and
 //! executions started through the API as EventBridge's target starts them.
 //!
 //! This is what makes the operator commands (`executions`, `approve`,
@@ -17,7 +18,10 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::pipeline::{PipelineOptions, definition, executor_config, state_machine_role_arn};
+use crate::pipeline::{
+    PipelineOptions, definition, executor_config, state_machine_role_arn, sweep_definition,
+    sweep_state_machine_role_arn,
+};
 use crate::{Error, RegionStack, StackSpec};
 
 /// How often `wait` asks whether an execution has ended.
@@ -31,6 +35,7 @@ pub struct Endpoint {
     url: String,
     region: String,
     machine_arn: String,
+    sweep_machine_arn: String,
     client: Client,
     shutdown: oneshot::Sender<()>,
     serving: JoinHandle<()>,
@@ -65,20 +70,41 @@ impl Endpoint {
             let _ = stopped.await;
         }));
         let client = Client::new(&local_aws::sdk_config(&url, &region).await);
-        let created = client
-            .create_state_machine()
-            .name(&spec.state_machine)
-            .definition(definition(spec, stack)?)
-            .role_arn(state_machine_role_arn(spec, stack))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateStateMachine", moat_domain::error::display_chain(&e)))?;
+        let create = |name: &str, definition: String, role: String| {
+            let client = client.clone();
+            let name = name.to_owned();
+            async move {
+                let created = client
+                    .create_state_machine()
+                    .name(name)
+                    .definition(definition)
+                    .role_arn(role)
+                    .send()
+                    .await;
+                created.map(|created| created.state_machine_arn().to_owned())
+            }
+        };
+        let machine_arn = create(
+            &spec.state_machine,
+            definition(spec, stack)?,
+            state_machine_role_arn(spec, stack),
+        )
+        .await
+        .map_err(|e| aws_error("CreateStateMachine", moat_domain::error::display_chain(&e)))?;
+        let sweep_machine_arn = create(
+            &spec.sweep_state_machine,
+            sweep_definition(spec, stack)?,
+            sweep_state_machine_role_arn(spec, stack),
+        )
+        .await
+        .map_err(|e| aws_error("CreateStateMachine", moat_domain::error::display_chain(&e)))?;
         Ok(Endpoint {
             executor,
             executions,
             url,
             region,
-            machine_arn: created.state_machine_arn().to_owned(),
+            machine_arn,
+            sweep_machine_arn,
             client,
             shutdown,
             serving,
@@ -90,8 +116,14 @@ impl Endpoint {
         &self.url
     }
 
+    /// The remediation state machine's ARN.
     pub fn machine_arn(&self) -> &str {
         &self.machine_arn
+    }
+
+    /// The sweep state machine's ARN.
+    pub fn sweep_machine_arn(&self) -> &str {
+        &self.sweep_machine_arn
     }
 
     /// A client of the endpoint, with the local credentials.

@@ -73,7 +73,15 @@ impl RegionStack {
         )
     }
 
-    /// Values for the state machine's `${...}` placeholders.
+    /// The local ARN of a state machine of this region.
+    pub fn state_machine_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:states:{}:{ACCOUNT}:stateMachine:{name}",
+            self.region()
+        )
+    }
+
+    /// Values for the state machines' `${...}` placeholders.
     pub fn placeholders(&self, spec: &StackSpec) -> BTreeMap<String, String> {
         let mut values: BTreeMap<String, String> = spec
             .functions
@@ -89,6 +97,10 @@ impl RegionStack {
             "DeadLetterQueueUrl".into(),
             self.resources.dead_letter_queue_url.clone(),
         );
+        values.insert(
+            "RemediationStateMachineArn".into(),
+            self.state_machine_arn(&spec.state_machine),
+        );
         values
     }
 
@@ -100,6 +112,7 @@ impl RegionStack {
             records_table: self.resources.records_table.clone(),
             policy_bucket: self.resources.policy_bucket.clone(),
             policy_key: spec.policy_key.clone(),
+            reports_bucket: self.resources.reports_bucket.clone(),
             notification_topic_arn: self.resources.notification_topic_arn.clone(),
             escalation_topic_arn: self.resources.escalation_topic_arn.clone(),
             self_role_arns: spec.self_role_pattern(),

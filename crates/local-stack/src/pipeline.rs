@@ -142,15 +142,37 @@ impl Pipeline {
     }
 }
 
-/// The state machine's definition for `stack`'s region, its placeholders
-/// filled in, as Terraform would create it.
+/// The remediation state machine's definition for `stack`'s region, its
+/// placeholders filled in, as Terraform would create it.
 pub fn definition(spec: &StackSpec, stack: &RegionStack) -> Result<String, Error> {
+    fill(
+        spec.state_machine_path(),
+        &spec.state_machine_definition()?,
+        spec,
+        stack,
+    )
+}
+
+/// The sweep state machine's definition for `stack`'s region.
+pub fn sweep_definition(spec: &StackSpec, stack: &RegionStack) -> Result<String, Error> {
+    fill(
+        spec.sweep_state_machine_path(),
+        &spec.sweep_state_machine_definition()?,
+        spec,
+        stack,
+    )
+}
+
+fn fill(
+    path: std::path::PathBuf,
+    text: &str,
+    spec: &StackSpec,
+    stack: &RegionStack,
+) -> Result<String, Error> {
     let placeholders: HashMap<String, String> = stack.placeholders(spec).into_iter().collect();
-    sfn_local::substitute(&spec.state_machine_definition()?, &placeholders).map_err(|error| {
-        Error::Definition {
-            path: spec.state_machine_path(),
-            message: error.to_string(),
-        }
+    sfn_local::substitute(text, &placeholders).map_err(|error| Error::Definition {
+        path,
+        message: error.to_string(),
     })
 }
 
@@ -190,6 +212,14 @@ pub fn executor_config(
         role_arn: state_machine_role_arn(spec, stack),
         ..ExecutorConfig::default()
     })
+}
+
+/// The role the sweep state machine runs as in `stack`'s region.
+pub fn sweep_state_machine_role_arn(spec: &StackSpec, stack: &RegionStack) -> String {
+    format!(
+        "arn:aws:iam::{ACCOUNT}:role/{}",
+        spec.sweep_state_machine_role_in(stack.region())
+    )
 }
 
 /// The role the state machine runs as in `stack`'s region.

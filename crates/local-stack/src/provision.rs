@@ -18,6 +18,7 @@ use crate::{ACCOUNT, Error, StackSpec, aws_error};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resources {
     pub policy_bucket: String,
+    pub reports_bucket: String,
     pub records_table: String,
     pub notification_topic_arn: String,
     pub escalation_topic_arn: String,
@@ -37,6 +38,8 @@ pub(crate) async fn provision(
     region: &str,
 ) -> Result<Resources, Error> {
     let policy_bucket = create_policy_bucket(spec, config, region).await?;
+    let reports_bucket = spec.reports_bucket_in(ACCOUNT, region);
+    create_bucket(config, region, &reports_bucket).await?;
     create_records_table(spec, config, region).await?;
     let queues = Queues::new(config, region);
     let (dead_letter_queue_url, _) = queues.create(&spec.dead_letter_queue).await?;
@@ -64,6 +67,7 @@ pub(crate) async fn provision(
     let event_rule_arn = create_event_rule(spec, config, region, event_queue_arn).await?;
     Ok(Resources {
         policy_bucket,
+        reports_bucket,
         records_table: spec.records_table.clone(),
         notification_topic_arn,
         escalation_topic_arn,
@@ -75,15 +79,9 @@ pub(crate) async fn provision(
     })
 }
 
-/// The versioned policy bucket, holding the default policy.
-async fn create_policy_bucket(
-    spec: &StackSpec,
-    config: &SdkConfig,
-    region: &str,
-) -> Result<String, Error> {
-    let policy_bucket = spec.policy_bucket_in(ACCOUNT, region);
-    let s3_client = s3::Client::new(config);
-    let mut create_bucket = s3_client.create_bucket().bucket(&policy_bucket);
+/// An empty bucket in `region`.
+async fn create_bucket(config: &SdkConfig, region: &str, bucket: &str) -> Result<(), Error> {
+    let mut create_bucket = s3::Client::new(config).create_bucket().bucket(bucket);
     // us-east-1 is S3's default location and refuses to be named as one.
     if region != "us-east-1" {
         create_bucket = create_bucket.create_bucket_configuration(
@@ -96,6 +94,18 @@ async fn create_policy_bucket(
         .send()
         .await
         .map_err(|error| aws_error("CreateBucket", region, error))?;
+    Ok(())
+}
+
+/// The versioned policy bucket, holding the default policy.
+async fn create_policy_bucket(
+    spec: &StackSpec,
+    config: &SdkConfig,
+    region: &str,
+) -> Result<String, Error> {
+    let policy_bucket = spec.policy_bucket_in(ACCOUNT, region);
+    create_bucket(config, region, &policy_bucket).await?;
+    let s3_client = s3::Client::new(config);
     s3_client
         .put_bucket_versioning()
         .bucket(&policy_bucket)

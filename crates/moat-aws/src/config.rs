@@ -58,6 +58,7 @@ pub mod env {
     pub const MEMBER_ROLE_NAME: &str = "MOAT_MEMBER_ROLE_NAME";
     pub const EXTERNAL_ID: &str = "MOAT_EXTERNAL_ID";
     pub const SECURITY_HUB: &str = "MOAT_SECURITY_HUB";
+    pub const REPORTS_BUCKET: &str = "MOAT_REPORTS_BUCKET";
 
     /// Every constant above by its Rust name, for the tidy test that reads
     /// which ones each function's `main.rs` uses.
@@ -71,6 +72,7 @@ pub mod env {
         ("MEMBER_ROLE_NAME", MEMBER_ROLE_NAME),
         ("EXTERNAL_ID", EXTERNAL_ID),
         ("SECURITY_HUB", SECURITY_HUB),
+        ("REPORTS_BUCKET", REPORTS_BUCKET),
     ];
 }
 

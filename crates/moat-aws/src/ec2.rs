@@ -69,7 +69,7 @@ impl Ec2SecurityGroups {
         Ec2SecurityGroups { accounts }
     }
 
-    async fn client(&self, account: &str, region: &str) -> Result<Client, Error> {
+    pub(crate) async fn client(&self, account: &str, region: &str) -> Result<Client, Error> {
         Ok(Client::new(
             &self.accounts.config_for(account, region).await?,
         ))
@@ -277,7 +277,10 @@ async fn revoke_call(
     }
 }
 
-async fn prefix_list_cidrs(client: &Client, prefix_list_id: &str) -> Result<Vec<String>, Error> {
+pub(crate) async fn prefix_list_cidrs(
+    client: &Client,
+    prefix_list_id: &str,
+) -> Result<Vec<String>, Error> {
     let mut cidrs = Vec::new();
     let mut next_token = None;
     loop {
@@ -301,7 +304,7 @@ async fn prefix_list_cidrs(client: &Client, prefix_list_id: &str) -> Result<Vec<
     }
 }
 
-fn rule_from_sdk(
+pub(crate) fn rule_from_sdk(
     group_id: &str,
     rule: aws_sdk_ec2::types::SecurityGroupRule,
 ) -> Result<SecurityGroupRule, Error> {
@@ -348,7 +351,7 @@ fn rule_from_sdk(
     })
 }
 
-fn tags_from_sdk(tags: &[Tag]) -> BTreeMap<String, String> {
+pub(crate) fn tags_from_sdk(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|tag| Some((tag.key.clone()?, tag.value.clone().unwrap_or_default())))
         .collect()

@@ -14,9 +14,11 @@
 pub mod config;
 pub mod ec2;
 pub mod error;
+pub mod inventory;
 pub mod policy_store;
 pub mod publish;
 pub mod records;
+pub mod reports;
 pub mod security_hub;
 
 pub use config::{Accounts, Aws, MemberAccess};

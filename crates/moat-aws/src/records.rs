@@ -8,6 +8,7 @@
 //! | audit record    | `GROUP#<group id>`    | `AUDIT#<event id>`   |
 //! | publish claim   | `CLAIM#<dedup key>`   | `CLAIM`              |
 //! | open findings   | `GROUP#<group id>`    | `FINDINGS`           |
+//! | sweep summary   | `SWEEP#<sweep id>`    | `SUMMARY`            |
 //!
 //! One partition per group keeps a group's whole history in one `Query`.
 //! Records are stored as a JSON document in `record`, so the table never
@@ -128,6 +129,25 @@ pub trait OpenFindings {
         group_id: &str,
         findings: &[SecurityHubFinding],
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every group with open findings: what a sweep must resolve when it
+    /// finds the group compliant.
+    fn groups_with_open_findings(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::BTreeSet<String>, Error>> + Send;
+}
+
+/// Where a sweep's summary is kept.
+pub trait SweepRecords {
+    fn put_sweep_summary(
+        &self,
+        summary: &moat_domain::sweep::SweepSummary,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    fn get_sweep_summary(
+        &self,
+        sweep_id: &str,
+    ) -> impl Future<Output = Result<Option<moat_domain::sweep::SweepSummary>, Error>> + Send;
 }
 
 /// [`Records`], [`PublishClaims`] and [`OpenFindings`] in one DynamoDB
@@ -443,6 +463,32 @@ impl PublishClaims for DynamoRecords {
 }
 
 impl OpenFindings for DynamoRecords {
+    async fn groups_with_open_findings(&self) -> Result<std::collections::BTreeSet<String>, Error> {
+        let mut groups = std::collections::BTreeSet::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :findings")
+            .expression_attribute_values(":findings", AttributeValue::S(FINDINGS_SK.to_owned()))
+            .projection_expression("pk")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| Error::from_sdk("Scan", error))?;
+            for item in page.items() {
+                if let Some(group) = item
+                    .get("pk")
+                    .and_then(|pk| pk.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix("GROUP#"))
+                {
+                    groups.insert(group.to_owned());
+                }
+            }
+        }
+        Ok(groups)
+    }
+
     async fn open_findings(&self, group_id: &str) -> Result<Vec<SecurityHubFinding>, Error> {
         Ok(self
             .get_record(format!("GROUP#{group_id}"), FINDINGS_SK.to_owned())
@@ -483,6 +529,38 @@ impl OpenFindings for DynamoRecords {
 
 /// The sort key of a group's open findings.
 const FINDINGS_SK: &str = "FINDINGS";
+
+/// The sort key of a sweep's summary.
+const SWEEP_SUMMARY_SK: &str = "SUMMARY";
+
+impl SweepRecords for DynamoRecords {
+    async fn put_sweep_summary(
+        &self,
+        summary: &moat_domain::sweep::SweepSummary,
+    ) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                AttributeValue::S(format!("SWEEP#{}", summary.sweep_id)),
+            )
+            .item("sk", AttributeValue::S(SWEEP_SUMMARY_SK.to_owned()))
+            .item("record", encode(summary))
+            .send()
+            .await
+            .map_err(|error| Error::from_sdk("PutItem", error))?;
+        Ok(())
+    }
+
+    async fn get_sweep_summary(
+        &self,
+        sweep_id: &str,
+    ) -> Result<Option<moat_domain::sweep::SweepSummary>, Error> {
+        self.get_record(format!("SWEEP#{sweep_id}"), SWEEP_SUMMARY_SK.to_owned())
+            .await
+    }
+}
 
 fn is_condition_failure<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
 where

@@ -28,6 +28,9 @@ pub enum EventName {
     /// Not a CloudTrail call: an operator's `cargo xtask lockdown`, which
     /// starts the state machine with an [`OperatorLockdown`] input.
     OperatorLockdown,
+    /// Not a CloudTrail call: a sweep found the group violating policy and
+    /// started the state machine with a [`SweepFinding`] input.
+    SweepFinding,
 }
 
 impl EventName {
@@ -58,6 +61,7 @@ impl EventName {
                 "UpdateSecurityGroupRuleDescriptionsEgress"
             }
             EventName::OperatorLockdown => "OperatorLockdown",
+            EventName::SweepFinding => "SweepFinding",
         }
     }
 
@@ -345,6 +349,54 @@ impl OperatorLockdown {
                 group_id: self.group_id.clone(),
             },
             reason: Some(self.reason.clone()),
+        }
+    }
+}
+
+/// The key of a sweep's input to the remediation state machine.
+pub const SWEEP_INPUT_KEY: &str = "sweep";
+
+/// Who a sweep's changes are by, in audit records and notifications.
+pub const SWEEP_ACTOR: &str = "moat-sweep";
+
+/// The remediation state machine input a sweep starts an execution with
+/// for a group it found violating policy: `{"sweep": {...}}`. The request
+/// id is the execution's name (`sweep::remediation_execution_name`), so a
+/// re-run of the sweep starts nothing twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepFinding {
+    pub request_id: String,
+    pub sweep_id: String,
+    pub group_id: String,
+    pub account: String,
+    pub region: String,
+    pub judged_at: DateTime<Utc>,
+}
+
+impl SweepFinding {
+    /// The sweep finding in an execution input, if the input is one.
+    pub fn from_input(input: &Value) -> Option<Result<SweepFinding, Error>> {
+        let request = input.get(SWEEP_INPUT_KEY)?;
+        Some(
+            serde_json::from_value(request.clone())
+                .map_err(|error| Error::invalid("sweep finding", "$.sweep", error.to_string())),
+        )
+    }
+
+    /// The change the rest of the pipeline works on.
+    pub fn change(&self) -> Change {
+        Change {
+            event_id: self.request_id.clone(),
+            event_name: EventName::SweepFinding,
+            event_time: self.judged_at,
+            account: self.account.clone(),
+            region: self.region.clone(),
+            actor: SWEEP_ACTOR.to_owned(),
+            group: GroupRef::Id {
+                group_id: self.group_id.clone(),
+            },
+            reason: Some(format!("found by sweep {}", self.sweep_id)),
         }
     }
 }

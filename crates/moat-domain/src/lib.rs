@@ -14,6 +14,7 @@ pub mod notification;
 pub mod plan;
 pub mod policy;
 pub mod records;
+pub mod report;
 pub mod security_hub;
 pub mod snapshot;
 pub mod sweep;

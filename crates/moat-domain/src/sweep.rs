@@ -13,6 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluation::{Evaluation, ExemptedFinding, ExpiredExemption, Finding, Verdict};
+use crate::event::{SWEEP_INPUT_KEY, SweepFinding};
+use crate::policy::{self, Policy};
+use crate::snapshot::GroupSnapshot;
 
 /// What the sweep did about one group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -33,6 +36,8 @@ pub enum SweepAction {
     ReviewPending,
     /// `--dry-run` or a policy preview: judged, nothing started.
     WouldRemediate,
+    /// `--dry-run` or a policy preview of a `review` verdict.
+    WouldReview,
     /// Not judged: the group went away mid-sweep, or could not be read.
     Skipped,
 }
@@ -47,6 +52,7 @@ impl SweepAction {
             SweepAction::AlreadyStarted => "alreadyStarted",
             SweepAction::ReviewPending => "reviewPending",
             SweepAction::WouldRemediate => "wouldRemediate",
+            SweepAction::WouldReview => "wouldReview",
             SweepAction::Skipped => "skipped",
         }
     }
@@ -130,6 +136,180 @@ pub fn remediation_execution_name(sweep_id: &str, group_id: &str) -> String {
         })
         .collect();
     name.chars().take(80).collect()
+}
+
+/// Where a sweep's inventory goes in the reports bucket (the rest of the
+/// layout is `report`'s).
+pub fn inventory_key(sweep_id: &str) -> String {
+    crate::report::sweep_key(sweep_id, "inventory.jsonl")
+}
+
+/// The prefix the Distributed Map's `ResultWriter` writes under; the sweep
+/// state machine spells it with `States.Format` (a tidy test compares).
+pub fn map_results_prefix(sweep_id: &str) -> String {
+    crate::report::sweep_key(sweep_id, "map")
+}
+
+/// The `manifest.json` a Distributed Map's `ResultWriter` writes: where
+/// the results of its child executions are, by how they ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MapResultManifest {
+    #[serde(default)]
+    pub destination_bucket: String,
+    #[serde(default)]
+    pub map_run_arn: String,
+    #[serde(default)]
+    pub result_files: MapResultFiles,
+}
+
+/// The result files of a Map Run, by status.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct MapResultFiles {
+    #[serde(default)]
+    pub succeeded: Vec<MapResultFile>,
+    #[serde(default)]
+    pub failed: Vec<MapResultFile>,
+    #[serde(default)]
+    pub pending: Vec<MapResultFile>,
+}
+
+/// One result file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MapResultFile {
+    pub key: String,
+    #[serde(default)]
+    pub size: u64,
+}
+
+/// One child execution in a result file: its status, and its output as
+/// JSON text (absent for one that failed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MapChildResult {
+    #[serde(default)]
+    pub execution_arn: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+/// The lines in one result file's children's outputs: each child judged a
+/// batch and handed back `{"lines": [...], ...}`.
+pub fn lines_of_results(file_text: &str) -> Result<Vec<SweepLine>, crate::Error> {
+    let children: Vec<MapChildResult> = serde_json::from_str(file_text)
+        .map_err(|error| crate::Error::invalid("map result file", "$", error.to_string()))?;
+    let mut lines = Vec::new();
+    for (index, child) in children.iter().enumerate() {
+        let Some(output) = &child.output else {
+            continue;
+        };
+        #[derive(Deserialize)]
+        struct Judged {
+            lines: Vec<SweepLine>,
+        }
+        let judged: Judged = serde_json::from_str(output).map_err(|error| {
+            crate::Error::invalid(
+                "map result file",
+                format!("$[{index}].Output"),
+                error.to_string(),
+            )
+        })?;
+        lines.extend(judged.lines);
+    }
+    Ok(lines)
+}
+
+/// One group to judge, as the sweep's inventory lists it (a line of the
+/// inventory's JSON Lines file, which the Distributed Map reads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepItem {
+    pub snapshot: GroupSnapshot,
+    /// The records table holds Security Hub findings an earlier run left
+    /// open on the group, which a compliant judgement must resolve.
+    #[serde(default)]
+    pub open_findings: bool,
+}
+
+/// A remediation execution a sweep starts: its name and its input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepStart {
+    pub name: String,
+    pub input: serde_json::Value,
+}
+
+/// How a sweep judges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepOptions {
+    pub sweep_id: String,
+    /// Judge and report only: start nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Judges one group as a change would be judged (the same engine, the same
+/// exemptions), and says what the sweep does about it: the line it
+/// reports, and the remediation execution to start, if any. The execution
+/// reads the group again before it acts, so a group changed or deleted
+/// since the inventory is judged as it is then.
+pub fn judge(
+    policy: &Policy,
+    item: &SweepItem,
+    options: &SweepOptions,
+    judged_at: DateTime<Utc>,
+) -> (SweepLine, Option<SweepStart>) {
+    let snapshot = &item.snapshot;
+    let evaluation = policy::evaluate(policy, snapshot, judged_at.date_naive());
+    let (action, starts) = action_for(evaluation.verdict, item.open_findings, options.dry_run);
+    let group = GroupRef {
+        account: &snapshot.account,
+        region: &snapshot.region,
+        group_id: &snapshot.group_id,
+        group_name: &snapshot.group_name,
+    };
+    let line = SweepLine::judged(&options.sweep_id, group, &evaluation, action, judged_at);
+    if !starts {
+        return (line, None);
+    }
+    let name = remediation_execution_name(&options.sweep_id, &snapshot.group_id);
+    let finding = SweepFinding {
+        request_id: name.clone(),
+        sweep_id: options.sweep_id.clone(),
+        group_id: snapshot.group_id.clone(),
+        account: snapshot.account.clone(),
+        region: snapshot.region.clone(),
+        judged_at,
+    };
+    let input = serde_json::json!({ SWEEP_INPUT_KEY: finding });
+    (line, Some(SweepStart { name, input }))
+}
+
+/// What follows from a verdict, and whether a remediation execution runs
+/// it: every verdict that changes or asks something, and a compliant group
+/// whose earlier findings must be resolved. A `notify` verdict is reported
+/// in the sweep's results only: announcing it again every day would teach
+/// people to ignore the notifications.
+fn action_for(verdict: Verdict, open_findings: bool, dry_run: bool) -> (SweepAction, bool) {
+    let (action, starts) = match verdict {
+        Verdict::Remediate | Verdict::Lockdown if dry_run => (SweepAction::WouldRemediate, false),
+        Verdict::Remediate | Verdict::Lockdown => (SweepAction::RemediationStarted, true),
+        Verdict::Review if dry_run => (SweepAction::WouldReview, false),
+        Verdict::Review => (SweepAction::ReviewPending, true),
+        Verdict::Notify => (SweepAction::Notified, false),
+        Verdict::Compliant if open_findings && !dry_run => (SweepAction::Resolved, true),
+        Verdict::Compliant => (SweepAction::Compliant, false),
+    };
+    (action, starts)
 }
 
 /// What one sweep saw, in numbers: the records table's sweep item and the
@@ -261,6 +441,73 @@ mod tests {
             }
         );
         assert_eq!(summary.actions["skipped"], 1);
+    }
+
+    fn item(ports: &[i32], open_findings: bool) -> SweepItem {
+        let mut snapshot = crate::records::tests::snapshot(&[]);
+        for (i, port) in ports.iter().enumerate() {
+            let mut rule = crate::records::tests::snapshot(&["x"]).rules.remove(0);
+            rule.rule_id = format!("sgr-{i}");
+            rule.from_port = Some(*port);
+            rule.to_port = Some(*port);
+            snapshot.rules.push(rule);
+        }
+        SweepItem {
+            snapshot,
+            open_findings,
+        }
+    }
+
+    fn options(dry_run: bool) -> SweepOptions {
+        SweepOptions {
+            sweep_id: "sweep-1".into(),
+            dry_run,
+        }
+    }
+
+    #[test]
+    fn a_violating_group_starts_one_named_remediation_with_a_sweep_input() {
+        let at = "2026-12-01T02:00:00Z".parse().unwrap();
+        let (line, start) = judge(&Policy::builtin(), &item(&[22], false), &options(false), at);
+        assert_eq!(line.verdict, Verdict::Remediate);
+        assert_eq!(line.action, SweepAction::RemediationStarted);
+        let start = start.expect("a remediation starts");
+        assert_eq!(start.name, "sweep-1-sg-1");
+        let finding = SweepFinding::from_input(&start.input).unwrap().unwrap();
+        assert_eq!(finding.request_id, start.name);
+        assert_eq!(finding.group_id, "sg-1");
+    }
+
+    #[test]
+    fn dry_runs_start_nothing_and_compliant_groups_start_only_to_resolve() {
+        let at = "2026-12-01T02:00:00Z".parse().unwrap();
+        let policy = Policy::builtin();
+        let (line, start) = judge(&policy, &item(&[22], false), &options(true), at);
+        assert_eq!((line.action, start), (SweepAction::WouldRemediate, None));
+        let (line, start) = judge(&policy, &item(&[443], false), &options(false), at);
+        assert_eq!((line.action, start), (SweepAction::Compliant, None));
+        let (line, start) = judge(&policy, &item(&[443], true), &options(false), at);
+        assert_eq!(line.action, SweepAction::Resolved);
+        assert!(
+            start.is_some(),
+            "the remediation path resolves earlier findings"
+        );
+    }
+
+    #[test]
+    fn a_result_files_children_give_their_lines_and_a_bad_output_is_named() {
+        let judged = line("sg-1", "1", &["EC2.13"], SweepAction::RemediationStarted);
+        let output = serde_json::json!({"lines": [judged], "starts": []}).to_string();
+        let file = serde_json::json!([
+            {"ExecutionArn": "arn:1", "Status": "SUCCEEDED", "Output": output},
+            {"ExecutionArn": "arn:2", "Status": "FAILED", "Error": "Boom"},
+        ]);
+        let lines = lines_of_results(&file.to_string()).unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].group_id, "sg-1");
+        let bad = serde_json::json!([{"Status": "SUCCEEDED", "Output": "{}"}]);
+        let error = lines_of_results(&bad.to_string()).unwrap_err();
+        assert!(error.to_string().contains("$[0].Output"), "{error}");
     }
 
     #[test]

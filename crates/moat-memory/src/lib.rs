@@ -173,10 +173,16 @@ pub struct MemoryRecords {
     audits: Mutex<BTreeMap<(String, String), AuditRecord>>,
     claims: Mutex<HashMap<String, ClaimState>>,
     open_findings: Mutex<BTreeMap<String, Vec<SecurityHubFinding>>>,
+    sweeps: Mutex<BTreeMap<String, moat_domain::sweep::SweepSummary>>,
     pub faults: Faults,
 }
 
 impl OpenFindings for MemoryRecords {
+    async fn groups_with_open_findings(&self) -> Result<std::collections::BTreeSet<String>, Error> {
+        self.faults.check("groups_with_open_findings")?;
+        Ok(lock(&self.open_findings).keys().cloned().collect())
+    }
+
     async fn open_findings(&self, group_id: &str) -> Result<Vec<SecurityHubFinding>, Error> {
         self.faults.check("open_findings")?;
         Ok(lock(&self.open_findings)
@@ -476,5 +482,74 @@ impl FindingsSink for MemoryFindings {
             stored.insert(finding.id.clone(), finding.clone());
         }
         Ok(())
+    }
+}
+
+/// [`SweepRecords`](moat_aws::records::SweepRecords) in memory.
+impl moat_aws::records::SweepRecords for MemoryRecords {
+    async fn put_sweep_summary(
+        &self,
+        summary: &moat_domain::sweep::SweepSummary,
+    ) -> Result<(), Error> {
+        self.faults.check("put_sweep_summary")?;
+        lock(&self.sweeps).insert(summary.sweep_id.clone(), summary.clone());
+        Ok(())
+    }
+
+    async fn get_sweep_summary(
+        &self,
+        sweep_id: &str,
+    ) -> Result<Option<moat_domain::sweep::SweepSummary>, Error> {
+        self.faults.check("get_sweep_summary")?;
+        Ok(lock(&self.sweeps).get(sweep_id).cloned())
+    }
+}
+
+/// [`ReportStore`](moat_aws::reports::ReportStore) in memory: objects by key.
+#[derive(Debug, Default)]
+pub struct MemoryReports {
+    objects: Mutex<BTreeMap<String, (Vec<u8>, String)>>,
+    pub faults: Faults,
+}
+
+impl MemoryReports {
+    /// The object at `key` and its content type.
+    pub fn object(&self, key: &str) -> Option<(Vec<u8>, String)> {
+        lock(&self.objects).get(key).cloned()
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.objects).keys().cloned().collect()
+    }
+}
+
+impl moat_aws::reports::ReportStore for MemoryReports {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), Error> {
+        self.faults.check("put")?;
+        lock(&self.objects).insert(key.to_owned(), (body, content_type.to_owned()));
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        self.faults.check("get")?;
+        Ok(lock(&self.objects)
+            .get(key)
+            .map(|(body, _)| String::from_utf8_lossy(body).into_owned()))
+    }
+
+    fn bucket(&self) -> &str {
+        "memory-reports"
+    }
+}
+
+impl moat_aws::inventory::GroupInventory for MemorySecurityGroups {
+    async fn all_groups(&self, account: &str, region: &str) -> Result<Vec<GroupSnapshot>, Error> {
+        self.faults.check("all_groups")?;
+        Ok(lock(&self.groups)
+            .values()
+            .filter(|group| group.account == account && group.region == region)
+            .cloned()
+            .collect())
     }
 }

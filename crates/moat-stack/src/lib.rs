@@ -46,6 +46,7 @@ pub struct StackSpec {
     pub regions: Regions,
     pub policy_bucket: String,
     pub policy_key: String,
+    pub reports_bucket: String,
     pub records_table: String,
     pub notification_topic: String,
     pub escalation_topic: String,
@@ -58,6 +59,9 @@ pub struct StackSpec {
     pub state_machine: String,
     pub state_machine_file: PathBuf,
     pub state_machine_role: String,
+    pub sweep_state_machine: String,
+    pub sweep_state_machine_file: PathBuf,
+    pub sweep_state_machine_role: String,
     pub events_role: String,
     pub remediation_role: String,
     pub policy_replication_role: String,
@@ -107,6 +111,7 @@ pub struct Settings {
     pub records_table: String,
     pub policy_bucket: String,
     pub policy_key: String,
+    pub reports_bucket: String,
     pub notification_topic_arn: String,
     pub escalation_topic_arn: String,
     pub self_role_arns: String,
@@ -125,6 +130,7 @@ impl Settings {
         "recordsTable",
         "policyBucket",
         "policyKey",
+        "reportsBucket",
         "notificationTopicArn",
         "escalationTopicArn",
         "selfRoleArns",
@@ -139,6 +145,7 @@ impl Settings {
             "recordsTable" => Some(&self.records_table),
             "policyBucket" => Some(&self.policy_bucket),
             "policyKey" => Some(&self.policy_key),
+            "reportsBucket" => Some(&self.reports_bucket),
             "notificationTopicArn" => Some(&self.notification_topic_arn),
             "escalationTopicArn" => Some(&self.escalation_topic_arn),
             "selfRoleArns" => Some(&self.self_role_arns),
@@ -171,6 +178,29 @@ impl StackSpec {
             &self.policy_bucket,
             &[("account", account), ("region", region)],
         )
+    }
+
+    /// The reports bucket's name in one account and region.
+    pub fn reports_bucket_in(&self, account: &str, region: &str) -> String {
+        fill(
+            &self.reports_bucket,
+            &[("account", account), ("region", region)],
+        )
+    }
+
+    /// The sweep state machine's IAM role in one region.
+    pub fn sweep_state_machine_role_in(&self, region: &str) -> String {
+        fill(&self.sweep_state_machine_role, &[("region", region)])
+    }
+
+    /// The path of the sweep state machine's definition.
+    pub fn sweep_state_machine_path(&self) -> PathBuf {
+        infra_dir().join(&self.sweep_state_machine_file)
+    }
+
+    /// The sweep state machine's definition, placeholders and all.
+    pub fn sweep_state_machine_definition(&self) -> Result<String, Error> {
+        read(&self.sweep_state_machine_path())
     }
 
     /// The Lambda function's name, e.g. `moat-detect`.

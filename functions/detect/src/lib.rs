@@ -6,12 +6,16 @@
 //!
 //! An operator's `cargo xtask lockdown` starts the same state machine with
 //! an `{"lockdown": ...}` input instead of an event; it becomes a change of
-//! its own kind (`OperatorLockdown`) and is never skipped as self-made.
+//! its own kind (`OperatorLockdown`) and is never skipped as self-made. A
+//! sweep starts it with `{"sweep": ...}` for a group it found violating;
+//! that is a `SweepFinding`, and the group is read again here, so a group
+//! deleted since the sweep listed it is skipped with its reason.
 
 use moat_aws::ec2::SecurityGroups;
 use moat_domain::ErrorType;
 use moat_domain::event::{
     self, Change, Detection, GroupRef, OperatorLockdown, SelfIdentity, Skip, SkipReason,
+    SweepFinding,
 };
 use moat_domain::snapshot::GroupSnapshot;
 use serde::{Deserialize, Serialize};
@@ -129,13 +133,16 @@ pub async fn detect<G: SecurityGroups>(deps: &Deps<G>, event: &Value) -> Result<
     })
 }
 
-/// The change an execution input names: an operator's lockdown, or the
-/// CloudTrail event EventBridge delivered.
+/// The change an execution input names: an operator's lockdown, a sweep's
+/// finding, or the CloudTrail event EventBridge delivered.
 fn change_of(input: &Value, me: &SelfIdentity) -> Result<Detection, Error> {
-    match OperatorLockdown::from_input(input) {
-        Some(request) => Ok(Detection::Change(request?.change())),
-        None => Ok(event::detect(input, me)?),
+    if let Some(request) = OperatorLockdown::from_input(input) {
+        return Ok(Detection::Change(request?.change()));
     }
+    if let Some(finding) = SweepFinding::from_input(input) {
+        return Ok(Detection::Change(finding?.change()));
+    }
+    Ok(event::detect(input, me)?)
 }
 
 fn skipped(skip: Skip) -> Detected {

@@ -171,3 +171,24 @@ async fn a_lockdown_input_missing_its_reason_is_invalid_and_named() {
     let error = detect(&deps(vec![]), &input).await.unwrap_err();
     assert!(error.to_string().contains("reason"), "{error}");
 }
+
+#[tokio::test]
+async fn a_sweep_finding_is_read_again_and_a_group_gone_since_is_skipped() {
+    let input = |group: &str| {
+        serde_json::json!({"sweep": {
+            "requestId": format!("sweep-1-{group}"), "sweepId": "sweep-1", "groupId": group,
+            "account": "210987654321", "region": "us-east-1", "judgedAt": "2026-12-01T02:00:00Z"}})
+    };
+    let deps = deps(vec![group("sg-1", "app")]);
+    let detected = detect(&deps, &input("sg-1")).await.unwrap();
+    let change = detected.change.unwrap();
+    assert_eq!(
+        change.event_name,
+        moat_domain::event::EventName::SweepFinding
+    );
+    assert_eq!(change.actor, moat_domain::event::SWEEP_ACTOR);
+    assert_eq!(change.event_id, "sweep-1-sg-1");
+    let gone = detect(&deps, &input("sg-2")).await.unwrap();
+    assert_eq!(gone.status, Status::Skipped);
+    assert!(gone.skip.unwrap().detail.contains("sg-2 no longer exists"));
+}

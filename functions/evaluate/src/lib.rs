@@ -7,6 +7,9 @@
 //! good version stays in force (on a cold start, the newest valid version
 //! of the object), and the output says which version was rejected and why,
 //! so the state machine escalates it.
+//!
+//! A sweep's Distributed Map calls it too, with a batch of groups: each is
+//! judged by the same engine, and the output says what the sweep starts.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +21,7 @@ use moat_domain::event::{Change, EventName};
 use moat_domain::plan::{self, RemediationPlan};
 use moat_domain::policy::{self, Policy};
 use moat_domain::snapshot::GroupSnapshot;
+use moat_domain::sweep::{self, SweepItem, SweepLine, SweepOptions, SweepStart};
 use serde::{Deserialize, Serialize};
 
 /// The Evaluate state's `Parameters`: the change and the group as detect
@@ -272,6 +276,74 @@ pub async fn handler<S: PolicySource>(
     event: lambda_runtime::LambdaEvent<Input>,
 ) -> Result<Judgement, Error> {
     evaluate(deps, &event.payload).await
+}
+
+/// A sweep's batch, as the Distributed Map's `ItemBatcher` hands it over:
+/// the sweep's options in `BatchInput`, the groups in `Items`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    #[serde(rename = "BatchInput")]
+    pub options: SweepOptions,
+    #[serde(rename = "Items")]
+    pub items: Vec<SweepItem>,
+}
+
+/// What a batch's judgement hands back: a line per group, and the
+/// remediation executions to start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchJudgement {
+    pub lines: Vec<SweepLine>,
+    pub starts: Vec<SweepStart>,
+}
+
+/// The function's entry point: a sweep's batch (it has `Items`) or one
+/// change. Either is read here, so a bad input is named as the one it is.
+pub async fn handle<S: PolicySource>(
+    deps: &Deps<S>,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, Error> {
+    let payload = event.payload;
+    let read = |what: &'static str, error: serde_json::Error| {
+        Error::Domain(moat_domain::Error::invalid(what, "$", error.to_string()))
+    };
+    let output = if payload.get("Items").is_some() {
+        let batch: Batch = serde_json::from_value(payload).map_err(|e| read("sweep batch", e))?;
+        serde_json::to_value(judge_batch(deps, &batch).await?)
+    } else {
+        let input: Input =
+            serde_json::from_value(payload).map_err(|e| read("evaluate input", e))?;
+        serde_json::to_value(evaluate(deps, &input).await?)
+    };
+    // Both shapes are plain data, so serializing them cannot fail.
+    Ok(output.unwrap_or_default())
+}
+
+/// Judges a sweep's batch with the policy in force, as `evaluate` judges a
+/// change.
+pub async fn judge_batch<S: PolicySource>(
+    deps: &Deps<S>,
+    batch: &Batch,
+) -> Result<BatchJudgement, Error> {
+    let loaded = deps.policy().await?;
+    let now = (deps.clock)();
+    let mut judged = BatchJudgement {
+        lines: Vec::with_capacity(batch.items.len()),
+        starts: Vec::new(),
+    };
+    for item in &batch.items {
+        let (line, start) = sweep::judge(&loaded.policy, item, &batch.options, now);
+        judged.lines.push(line);
+        judged.starts.extend(start);
+    }
+    tracing::info!(
+        sweep_id = %batch.options.sweep_id,
+        groups = batch.items.len(),
+        starts = judged.starts.len(),
+        policy_version = %loaded.policy.version(),
+        "judged a sweep batch"
+    );
+    Ok(judged)
 }
 
 pub async fn evaluate<S: PolicySource>(deps: &Deps<S>, input: &Input) -> Result<Judgement, Error> {

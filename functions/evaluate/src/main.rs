@@ -1,6 +1,6 @@
 //! The evaluate Lambda function's entry point.
 
-use evaluate::{Deps, handler};
+use evaluate::{Deps, handle};
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::Aws;
 use moat_aws::config::{env, required_env};
@@ -13,5 +13,5 @@ async fn main() -> Result<(), Error> {
     let key = required_env(env::POLICY_KEY)?;
     let source = S3PolicySource::new(&Aws::load().await);
     let deps = Deps::new(source, bucket, key, chrono::Utc::now);
-    run(service_fn(|event| handler(&deps, event))).await
+    run(service_fn(|event| handle(&deps, event))).await
 }

@@ -222,3 +222,40 @@ async fn an_operator_lockdown_revokes_all_ingress_even_under_a_review_only_polic
     assert_eq!(judgement.plan.revoke_ingress, ingress);
     assert!(judgement.plan.lockdown);
 }
+
+#[tokio::test]
+async fn a_sweep_batch_is_judged_per_group_and_says_what_to_start() {
+    let deps = deps_with(&[builtin()]).await;
+    let open: serde_json::Value =
+        serde_json::to_value(input("detected-ssh-open").payload.snapshot).unwrap();
+    let clean: serde_json::Value =
+        serde_json::to_value(input("detected-compliant").payload.snapshot).unwrap();
+    let batch = serde_json::json!({
+        "BatchInput": {"sweepId": "sweep-7"},
+        "Items": [{"snapshot": open}, {"snapshot": clean}, {"snapshot": clean, "openFindings": true}],
+    });
+    let output = handle(&deps, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap();
+    let judged: BatchJudgement = serde_json::from_value(output).unwrap();
+    let actions: Vec<_> = judged.lines.iter().map(|line| line.action).collect();
+    use moat_domain::sweep::SweepAction::*;
+    assert_eq!(actions, [RemediationStarted, Compliant, Resolved]);
+    assert_eq!(judged.starts.len(), 2);
+    assert!(
+        judged.starts[0].name.starts_with("sweep-7-sg-"),
+        "{}",
+        judged.starts[0].name
+    );
+}
+
+#[tokio::test]
+async fn a_bad_batch_is_invalid_and_named() {
+    let deps = deps_with(&[builtin()]).await;
+    let batch = serde_json::json!({"BatchInput": {}, "Items": [{}]});
+    let error = handle(&deps, LambdaEvent::new(batch, Context::default()))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("sweep batch"), "{error}");
+    assert_eq!(Diagnostic::from(error).error_type, "Invalid");
+}
