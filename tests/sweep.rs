@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_sdk_ec2 as ec2;
 use aws_sdk_sfn::types::ExecutionStatus;
 use local_stack::changes::{Actor, Changes, Opening};
+use local_stack::faults::{Fault, FaultProxy};
 use local_stack::pipeline::{Pipeline, PipelineOptions};
 use local_stack::{ACCOUNT, LocalStack, RegionStack};
 use moat_domain::report::{RESULTS_FILE, sweep_key};
@@ -18,12 +19,12 @@ use serde_json::json;
 
 const PATIENCE: Duration = Duration::from_secs(300);
 
-struct Stage {
-    stack: RegionStack,
+struct Stage<'a> {
+    stack: &'a RegionStack,
     pipeline: Pipeline,
 }
 
-impl Stage {
+impl Stage<'_> {
     /// Runs one sweep of the stack's account and region to its end, then
     /// waits for every remediation execution it started; gives their number.
     async fn sweep(&self, name: &str) -> usize {
@@ -112,7 +113,10 @@ async fn a_sweep_fixes_violations_no_event_reported_and_a_second_sweep_changes_n
     let pipeline = Pipeline::new(&spec, &stack, &PipelineOptions::default())
         .await
         .unwrap();
-    let stage = Stage { stack, pipeline };
+    let stage = Stage {
+        stack: &stack,
+        pipeline,
+    };
     // No events: these changes reach Moat only through the sweep.
     let changes = Changes::undelivered(&stage.stack.config, ACCOUNT);
     let vpc = changes.create_vpc("10.70.0.0/16").await.unwrap();
@@ -184,4 +188,201 @@ async fn a_sweep_fixes_violations_no_event_reported_and_a_second_sweep_changes_n
             .all(|line| line.action != SweepAction::RemediationStarted)
     );
     stage.pipeline.shutdown().await;
+}
+
+/// Groups opened to SSH with no event, by name.
+async fn open_groups(stage: &Stage<'_>, cidr: &str, names: &[&str]) -> BTreeMap<String, String> {
+    let changes = Changes::undelivered(&stage.stack.config, ACCOUNT);
+    let vpc = changes.create_vpc(cidr).await.unwrap();
+    let mut groups = BTreeMap::new();
+    for name in names {
+        let group = changes
+            .existing_group(&vpc, name, &BTreeMap::new())
+            .await
+            .unwrap();
+        changes
+            .authorize_ingress(
+                &Actor::developer("frank"),
+                &group,
+                &Opening::tcp(22, "0.0.0.0/0"),
+            )
+            .await
+            .unwrap();
+        groups.insert((*name).to_owned(), group);
+    }
+    groups
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_under_ec2_throttling_still_fixes_every_violator() {
+    let (spec, stack) = LocalStack::start_primary().await.unwrap();
+    let proxy = FaultProxy::start(&stack.moto.endpoint_url()).await.unwrap();
+    let options = PipelineOptions {
+        extra_env: vec![("AWS_ENDPOINT_URL".into(), proxy.endpoint_url())],
+        ..PipelineOptions::default()
+    };
+    let pipeline = Pipeline::new(&spec, &stack, &options).await.unwrap();
+    let stage = Stage {
+        stack: &stack,
+        pipeline,
+    };
+    let names = ["t-1", "t-2", "t-3", "t-4", "t-5", "t-6"];
+    let groups = open_groups(&stage, "10.71.0.0/16", &names).await;
+    // The inventory's listings are throttled first, then a share of every
+    // EC2 call of every function: pacing, backoff and the state machine's
+    // retries must still get every violator fixed.
+    proxy.inject(Fault::ec2_throttling("DescribeSecurityGroups", 2));
+    proxy.inject(Fault::ec2_throttling("DescribeSecurityGroupRules", 2));
+    proxy.inject(Fault::ec2_throttling_share(20));
+    let started = stage.sweep("sweep-throttled").await;
+    assert!(started >= names.len(), "{started}");
+    assert!(!proxy.injected().is_empty(), "throttling was injected");
+    for name in names {
+        assert_eq!(stage.ingress(&groups[name]).await, 0, "{name} is fixed");
+    }
+    stage.pipeline.shutdown().await;
+}
+
+/// A second account, reached as Moat reaches members: an assumed role,
+/// which moto (like AWS) answers with that account's credentials.
+const MEMBER: &str = "111111111111";
+const MEMBER_ROLE: &str = "moat-member";
+
+async fn member_config(central: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+    let assumed = aws_sdk_sts::Client::new(central)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"))
+        .role_session_name("moat-sweep-test")
+        .send()
+        .await
+        .unwrap();
+    let credentials = assumed.credentials.unwrap();
+    let credentials = aws_credential_types::Credentials::new(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        Some(credentials.session_token),
+        None,
+        "moat-sweep-test-member",
+    );
+    central
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sweep_covers_two_accounts_through_the_member_role() {
+    let (spec, stack) = LocalStack::start_primary().await.unwrap();
+    let options = PipelineOptions {
+        extra_env: vec![("MOAT_MEMBER_ROLE_NAME".into(), MEMBER_ROLE.into())],
+        ..PipelineOptions::default()
+    };
+    let pipeline = Pipeline::new(&spec, &stack, &options).await.unwrap();
+    let stage = Stage {
+        stack: &stack,
+        pipeline,
+    };
+    let central = open_groups(&stage, "10.72.0.0/16", &["central"]).await;
+    let member = member_config(&stage.stack.config).await;
+    let changes = Changes::undelivered(&member, MEMBER);
+    let vpc = changes.create_vpc("10.73.0.0/16").await.unwrap();
+    let member_group = changes
+        .existing_group(&vpc, "member", &BTreeMap::new())
+        .await
+        .unwrap();
+    changes
+        .authorize_ingress(
+            &Actor::developer("hana"),
+            &member_group,
+            &Opening::tcp(22, "0.0.0.0/0"),
+        )
+        .await
+        .unwrap();
+    let endpoint = stage.pipeline.endpoint();
+    let region = stage.stack.region();
+    let input = json!({"targets": [{"account": ACCOUNT, "region": region}, {"account": MEMBER, "region": region}], "dryRun": false});
+    let started = endpoint
+        .client()
+        .start_execution()
+        .state_machine_arn(endpoint.sweep_machine_arn())
+        .name("sweep-two-accounts")
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let ended = endpoint
+        .wait(started.execution_arn(), PATIENCE)
+        .await
+        .unwrap();
+    assert_eq!(*ended.status(), ExecutionStatus::Succeeded, "{ended:?}");
+    let lines = stage.lines("sweep-two-accounts").await;
+    assert_eq!(lines[&member_group].account, MEMBER);
+    assert_eq!(lines[&member_group].action, SweepAction::RemediationStarted);
+    assert_eq!(lines[&central["central"]].account, ACCOUNT);
+    let name = moat_domain::sweep::remediation_execution_name("sweep-two-accounts", &member_group);
+    let arn = endpoint
+        .machine_arn()
+        .replacen(":stateMachine:", ":execution:", 1)
+        + ":"
+        + &name;
+    let done = endpoint.wait(&arn, PATIENCE).await.unwrap();
+    assert_eq!(*done.status(), ExecutionStatus::Succeeded, "{done:?}");
+    let rules = ec2::Client::new(&member)
+        .describe_security_group_rules()
+        .filters(
+            ec2::types::Filter::builder()
+                .name("group-id")
+                .values(&member_group)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ingress = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .count();
+    assert_eq!(
+        ingress, 0,
+        "the member account's group is fixed through the member role"
+    );
+    stage.pipeline.shutdown().await;
+}
+
+/// Each region's deployment sweeps its own region, as its schedule does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_region_sweeps_its_own_groups() {
+    let local = LocalStack::start().await.unwrap();
+    for (stack, cidr) in [
+        (&local.primary, "10.74.0.0/16"),
+        (&local.secondary, "10.75.0.0/16"),
+    ] {
+        let region = stack.region().to_owned();
+        let pipeline = Pipeline::new(&local.spec, stack, &PipelineOptions::default())
+            .await
+            .unwrap();
+        let changes = Changes::undelivered(&stack.config, ACCOUNT);
+        let vpc = changes.create_vpc(cidr).await.unwrap();
+        let group = changes
+            .existing_group(&vpc, "open", &BTreeMap::new())
+            .await
+            .unwrap();
+        changes
+            .authorize_ingress(
+                &Actor::developer("ivan"),
+                &group,
+                &Opening::tcp(22, "0.0.0.0/0"),
+            )
+            .await
+            .unwrap();
+        let stage = Stage { stack, pipeline };
+        let name = format!("sweep-{region}");
+        assert!(stage.sweep(&name).await >= 1, "{region}");
+        assert_eq!(stage.ingress(&group).await, 0, "{region}: fixed");
+        assert_eq!(stage.lines(&name).await[&group].region, region);
+        stage.pipeline.shutdown().await;
+    }
 }
