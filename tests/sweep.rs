@@ -187,7 +187,41 @@ async fn a_sweep_fixes_violations_no_event_reported_and_a_second_sweep_changes_n
             .values()
             .all(|line| line.action != SweepAction::RemediationStarted)
     );
+    report_page_matches_its_json(&stage, again.len()).await;
     stage.pipeline.shutdown().await;
+}
+
+/// The day's report the report function wrote, opened in headless
+/// Chromium: it loads, its chart has one point for its one day, and its
+/// numbers are the JSON's.
+async fn report_page_matches_its_json(stage: &Stage<'_>, groups: usize) {
+    let date = chrono::Utc::now().date_naive();
+    let read = |file: &'static str| {
+        let key = moat_domain::report::report_key(date, file);
+        async move {
+            let object = aws_sdk_s3::Client::new(&stage.stack.config)
+                .get_object()
+                .bucket(&stage.stack.resources.reports_bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            object.body.collect().await.unwrap().to_vec()
+        }
+    };
+    let report: serde_json::Value =
+        serde_json::from_slice(&read(moat_domain::report::REPORT_JSON_FILE).await).unwrap();
+    assert_eq!(report["groupsScanned"], groups, "the second sweep's report");
+    let dir = std::env::temp_dir().join(format!("moat-sweep-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    std::fs::write(&page, read(moat_domain::report::REPORT_HTML_FILE).await).unwrap();
+    let dom = local_aws::chromium::dump_dom(&format!("file://{}", page.display())).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(dom.matches("class=\"point").count(), 1, "one point for the one day");
+    assert!(dom.contains(&format!("data-date=\"{date}\"")), "the point is today's");
+    let shown = format!("id=\"groups-scanned\" data-value=\"{groups}\"");
+    assert!(dom.contains(&shown), "the page shows the JSON's groups scanned: {shown}");
 }
 
 /// Groups opened to SSH with no event, by name.
