@@ -15,6 +15,7 @@ pub mod config;
 pub mod ec2;
 pub mod error;
 pub mod inventory;
+pub mod metrics;
 pub mod policy_store;
 pub mod publish;
 pub mod records;

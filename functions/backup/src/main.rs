@@ -4,6 +4,7 @@ use backup::{Deps, handler};
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::Aws;
 use moat_aws::config::{env, required_env};
+use moat_aws::metrics::measured;
 use moat_aws::records::DynamoRecords;
 
 #[tokio::main]
@@ -15,5 +16,8 @@ async fn main() -> Result<(), Error> {
         records: DynamoRecords::new(&aws, table),
         clock: chrono::Utc::now,
     };
-    run(service_fn(|event| handler(&deps, event))).await
+    run(service_fn(|event| {
+        measured("backup", handler(&deps, event), |_, _| {})
+    }))
+    .await
 }

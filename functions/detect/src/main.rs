@@ -4,6 +4,7 @@ use detect::{Deps, handler};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use moat_aws::config::{MemberAccess, env, required_env};
 use moat_aws::ec2::Ec2SecurityGroups;
+use moat_aws::metrics::measured;
 use moat_aws::{Accounts, Aws};
 use moat_domain::event::SelfIdentity;
 use serde_json::Value;
@@ -21,7 +22,7 @@ async fn main() -> Result<(), Error> {
         me,
     };
     run(service_fn(|event: LambdaEvent<Value>| {
-        handler(&deps, event)
+        measured("detect", handler(&deps, event), |_, _| {})
     }))
     .await
 }

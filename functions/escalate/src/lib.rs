@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use moat_aws::publish::{Published, Publisher, publish_once};
 use moat_aws::records::PublishClaims;
 use moat_domain::ErrorType;
+use moat_domain::metrics::{ESCALATED, Metrics};
 use moat_domain::notification::{Escalation, EscalationCause, escalation_notice};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -71,6 +72,13 @@ pub struct Deps<C, P> {
     pub publisher: P,
     pub topic_arn: String,
     pub clock: fn() -> DateTime<Utc>,
+}
+
+/// The step's own metric: an escalation published (not a repeat).
+pub fn count(outcome: &Result<Published, Error>, metrics: &mut Metrics) {
+    if let Ok(published) = outcome {
+        metrics.set(ESCALATED, f64::from(u8::from(!published.deduplicated)));
+    }
 }
 
 pub async fn handler<C: PublishClaims, P: Publisher>(

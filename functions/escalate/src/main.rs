@@ -4,6 +4,7 @@ use escalate::{Deps, handler};
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::Aws;
 use moat_aws::config::{env, required_env};
+use moat_aws::metrics::measured;
 use moat_aws::publish::SnsPublisher;
 use moat_aws::records::DynamoRecords;
 
@@ -19,5 +20,8 @@ async fn main() -> Result<(), Error> {
         topic_arn,
         clock: chrono::Utc::now,
     };
-    run(service_fn(|event| handler(&deps, event))).await
+    run(service_fn(|event| {
+        measured("escalate", handler(&deps, event), escalate::count)
+    }))
+    .await
 }

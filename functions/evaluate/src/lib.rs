@@ -18,6 +18,7 @@ use moat_aws::policy_store::{PolicyObject, PolicySource};
 use moat_domain::ErrorType;
 use moat_domain::evaluation::Evaluation;
 use moat_domain::event::{Change, EventName};
+use moat_domain::metrics::{GROUPS_JUDGED, Metrics, VIOLATIONS_FOUND};
 use moat_domain::plan::{self, RemediationPlan};
 use moat_domain::policy::{self, Policy};
 use moat_domain::snapshot::GroupSnapshot;
@@ -276,6 +277,27 @@ pub async fn handler<S: PolicySource>(
     event: lambda_runtime::LambdaEvent<Input>,
 ) -> Result<Judgement, Error> {
     evaluate(deps, &event.payload).await
+}
+
+/// The step's own metrics: judgements with findings, and for a sweep's
+/// batch the groups it judged.
+pub fn count(outcome: &Result<serde_json::Value, Error>, metrics: &mut Metrics) {
+    let Ok(output) = outcome else { return };
+    let has_findings = |value: &serde_json::Value| {
+        value["findings"]
+            .as_array()
+            .is_some_and(|findings| !findings.is_empty())
+    };
+    match output["lines"].as_array() {
+        Some(lines) => {
+            metrics.set(GROUPS_JUDGED, lines.len() as f64);
+            let violations = lines.iter().filter(|line| has_findings(line)).count();
+            metrics.set(VIOLATIONS_FOUND, violations as f64);
+        }
+        None => {
+            metrics.set(VIOLATIONS_FOUND, f64::from(u8::from(has_findings(output))));
+        }
+    }
 }
 
 /// A sweep's batch, as the Distributed Map's `ItemBatcher` hands it over:

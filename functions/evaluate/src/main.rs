@@ -4,6 +4,7 @@ use evaluate::{Deps, handle};
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::Aws;
 use moat_aws::config::{env, required_env};
+use moat_aws::metrics::measured;
 use moat_aws::policy_store::S3PolicySource;
 
 #[tokio::main]
@@ -13,5 +14,8 @@ async fn main() -> Result<(), Error> {
     let key = required_env(env::POLICY_KEY)?;
     let source = S3PolicySource::new(&Aws::load().await);
     let deps = Deps::new(source, bucket, key, chrono::Utc::now);
-    run(service_fn(|event| handle(&deps, event))).await
+    run(service_fn(|event| {
+        measured("evaluate", handle(&deps, event), evaluate::count)
+    }))
+    .await
 }

@@ -259,3 +259,20 @@ async fn a_bad_batch_is_invalid_and_named() {
     assert!(error.to_string().contains("sweep batch"), "{error}");
     assert_eq!(Diagnostic::from(error).error_type, "Invalid");
 }
+
+#[test]
+fn the_metrics_count_violations_and_a_batchs_groups() {
+    let mut metrics = moat_domain::metrics::Metrics::new("evaluate");
+    let batch = serde_json::json!({"lines": [{"findings": [{}]}, {"findings": []}, {"findings": [{}]}], "starts": []});
+    count(&Ok(batch), &mut metrics);
+    let line: serde_json::Value = serde_json::from_str(&metrics.to_emf(0)).unwrap();
+    assert_eq!(line["GroupsJudged"], 3.0);
+    assert_eq!(line["ViolationsFound"], 2.0);
+    let mut one = moat_domain::metrics::Metrics::new("evaluate");
+    count(
+        &Ok(serde_json::json!({"verdict": "compliant", "findings": []})),
+        &mut one,
+    );
+    let line: serde_json::Value = serde_json::from_str(&one.to_emf(0)).unwrap();
+    assert_eq!(line["ViolationsFound"], 0.0);
+}

@@ -4,6 +4,7 @@ use inventory::{Deps, handler};
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::config::{env, required_env};
 use moat_aws::ec2::Ec2SecurityGroups;
+use moat_aws::metrics::measured;
 use moat_aws::records::DynamoRecords;
 use moat_aws::reports::S3Reports;
 use moat_aws::{Accounts, Aws, MemberAccess};
@@ -20,5 +21,8 @@ async fn main() -> Result<(), Error> {
         records: DynamoRecords::new(&aws, table),
         reports: S3Reports::new(&aws, bucket),
     };
-    run(service_fn(|event| handler(&deps, event))).await
+    run(service_fn(|event| {
+        measured("inventory", handler(&deps, event), |_, _| {})
+    }))
+    .await
 }

@@ -2,6 +2,7 @@
 
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::config::{MemberAccess, env, optional_env, required_env};
+use moat_aws::metrics::measured;
 use moat_aws::publish::SnsPublisher;
 use moat_aws::records::DynamoRecords;
 use moat_aws::security_hub::SecurityHub;
@@ -33,5 +34,8 @@ async fn main() -> Result<(), Error> {
             .then(|| SecurityHub::new(Accounts::new(&aws, MemberAccess::from_env("moat-notify")))),
         clock: chrono::Utc::now,
     };
-    run(service_fn(|event| handler(&deps, event))).await
+    run(service_fn(|event| {
+        measured("notify", handler(&deps, event), |_, _| {})
+    }))
+    .await
 }

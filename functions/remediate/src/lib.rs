@@ -17,6 +17,7 @@ use moat_aws::records::Records;
 use moat_domain::ErrorType;
 use moat_domain::evaluation::Evaluation;
 use moat_domain::event::Change;
+use moat_domain::metrics::{Metrics, REMEDIATED, RULES_REVOKED};
 use moat_domain::plan::RemediationPlan;
 use moat_domain::records::{
     AuditRecord, BackupRecord, BackupRef, RemediationOutcome, covered_by, verify_backup,
@@ -77,6 +78,14 @@ pub struct Deps<G, R> {
     pub groups: G,
     pub records: R,
     pub clock: fn() -> DateTime<Utc>,
+}
+
+/// The step's own metrics: rules revoked, and whether it remediated.
+pub fn count(outcome: &Result<RemediationOutcome, Error>, metrics: &mut Metrics) {
+    if let Ok(outcome) = outcome {
+        metrics.set(RULES_REVOKED, outcome.revoked.len() as f64);
+        metrics.set(REMEDIATED, f64::from(u8::from(!outcome.revoked.is_empty())));
+    }
 }
 
 pub async fn handler<G: SecurityGroups, R: Records>(

@@ -3,6 +3,7 @@
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::config::{MemberAccess, env, required_env};
 use moat_aws::ec2::Ec2SecurityGroups;
+use moat_aws::metrics::measured;
 use moat_aws::records::DynamoRecords;
 use moat_aws::{Accounts, Aws};
 use remediate::{Deps, handler};
@@ -20,5 +21,8 @@ async fn main() -> Result<(), Error> {
         )),
         clock: chrono::Utc::now,
     };
-    run(service_fn(|event| handler(&deps, event))).await
+    run(service_fn(|event| {
+        measured("remediate", handler(&deps, event), remediate::count)
+    }))
+    .await
 }

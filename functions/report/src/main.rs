@@ -3,6 +3,7 @@
 use lambda_runtime::{Error, run, service_fn};
 use moat_aws::Aws;
 use moat_aws::config::{env, required_env};
+use moat_aws::metrics::measured;
 use moat_aws::records::DynamoRecords;
 use moat_aws::reports::S3Reports;
 use report::{Deps, handler};
@@ -18,5 +19,8 @@ async fn main() -> Result<(), Error> {
         records: DynamoRecords::new(&aws, table),
         clock: chrono::Utc::now,
     };
-    run(service_fn(|event| handler(&deps, event))).await
+    run(service_fn(|event| {
+        measured("report", handler(&deps, event), |_, _| {})
+    }))
+    .await
 }
