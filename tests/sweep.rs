@@ -218,10 +218,20 @@ async fn report_page_matches_its_json(stage: &Stage<'_>, groups: usize) {
     std::fs::write(&page, read(moat_domain::report::REPORT_HTML_FILE).await).unwrap();
     let dom = local_aws::chromium::dump_dom(&format!("file://{}", page.display())).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(dom.matches("class=\"point").count(), 1, "one point for the one day");
-    assert!(dom.contains(&format!("data-date=\"{date}\"")), "the point is today's");
+    assert_eq!(
+        dom.matches("class=\"point").count(),
+        1,
+        "one point for the one day"
+    );
+    assert!(
+        dom.contains(&format!("data-date=\"{date}\"")),
+        "the point is today's"
+    );
     let shown = format!("id=\"groups-scanned\" data-value=\"{groups}\"");
-    assert!(dom.contains(&shown), "the page shows the JSON's groups scanned: {shown}");
+    assert!(
+        dom.contains(&shown),
+        "the page shows the JSON's groups scanned: {shown}"
+    );
 }
 
 /// Groups opened to SSH with no event, by name.
