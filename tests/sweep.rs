@@ -13,6 +13,7 @@ use local_stack::changes::{Actor, Changes, Opening};
 use local_stack::faults::{Fault, FaultProxy};
 use local_stack::pipeline::{Pipeline, PipelineOptions};
 use local_stack::{ACCOUNT, LocalStack, RegionStack};
+use moat_aws::records::{DynamoRecords, OpenFindings};
 use moat_domain::report::{RESULTS_FILE, sweep_key};
 use moat_domain::sweep::{SweepAction, SweepLine};
 use serde_json::json;
@@ -25,6 +26,10 @@ struct Stage<'a> {
 }
 
 impl Stage<'_> {
+    fn spec_records_table(&self) -> String {
+        self.stack.resources.records_table.clone()
+    }
+
     /// Runs one sweep of the stack's account and region to its end, then
     /// waits for every remediation execution it started; gives their number.
     async fn sweep(&self, name: &str) -> usize {
@@ -126,6 +131,7 @@ async fn a_sweep_fixes_violations_no_event_reported_and_a_second_sweep_changes_n
         ("open-a", BTreeMap::new(), 22, "0.0.0.0/0"),
         ("open-b", BTreeMap::new(), 22, "0.0.0.0/0"),
         ("clean", BTreeMap::new(), 443, "10.0.0.0/8"),
+        ("fixed-by-hand", BTreeMap::new(), 443, "10.0.0.0/8"),
         ("exempt", exempt_tag, 22, "0.0.0.0/0"),
     ] {
         let group = changes.existing_group(&vpc, name, &tags).await.unwrap();
@@ -140,8 +146,32 @@ async fn a_sweep_fixes_violations_no_event_reported_and_a_second_sweep_changes_n
         groups.insert(name, group);
     }
 
+    // An earlier run left a finding open on a group someone has fixed by
+    // hand since: the sweep must resolve it.
+    let records = DynamoRecords::new(
+        &moat_aws::Aws::from_sdk_config(stage.stack.config.clone()),
+        &stage.spec_records_table(),
+    );
+    let left_open = open_finding(&groups["fixed-by-hand"]);
+    records
+        .put_open_findings(&groups["fixed-by-hand"], &[left_open])
+        .await
+        .unwrap();
+
     let first = stage.sweep("sweep-e2e-1").await;
     let lines = stage.lines("sweep-e2e-1").await;
+    assert_eq!(
+        lines[&groups["fixed-by-hand"]].action,
+        SweepAction::Resolved
+    );
+    assert!(
+        records
+            .open_findings(&groups["fixed-by-hand"])
+            .await
+            .unwrap()
+            .is_empty(),
+        "the remediation path resolved the finding left open"
+    );
     let action = |name: &str| lines[&groups[name]].action;
     assert_eq!(action("open-a"), SweepAction::RemediationStarted);
     assert_eq!(action("open-b"), SweepAction::RemediationStarted);
@@ -429,4 +459,19 @@ async fn each_region_sweeps_its_own_groups() {
         assert_eq!(stage.lines(&name).await[&group].region, region);
         stage.pipeline.shutdown().await;
     }
+}
+
+/// A Security Hub finding as an earlier run would have left it open.
+fn open_finding(group_id: &str) -> moat_domain::security_hub::SecurityHubFinding {
+    serde_json::from_value(json!({
+        "id": format!("moat/{group_id}/ec2-13-ssh-open"),
+        "productArn": format!("arn:aws:securityhub:us-east-1:{ACCOUNT}:product/{ACCOUNT}/default"),
+        "generatorId": "moat/ec2-13-ssh-open", "account": ACCOUNT, "region": "us-east-1",
+        "types": ["Software and Configuration Checks"], "createdAt": "2026-11-30T00:00:00Z",
+        "updatedAt": "2026-11-30T00:00:00Z", "severityLabel": "HIGH", "title": "SSH open",
+        "description": "tcp/22 open to 0.0.0.0/0", "resourceArn": format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{group_id}"),
+        "partition": "aws", "complianceStatus": "FAILED", "relatedRequirements": ["EC2.13"],
+        "workflowStatus": "NEW", "recommendation": "Close it."
+    }))
+    .unwrap()
 }
