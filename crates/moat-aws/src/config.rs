@@ -27,6 +27,11 @@ pub struct Aws {
 impl Aws {
     /// Loads the configuration the standard way: region, endpoint and
     /// credentials from the environment or the Lambda execution role.
+    /// The region the configuration is for: a function's own region.
+    pub fn region(&self) -> Option<String> {
+        self.config.region().map(ToString::to_string)
+    }
+
     pub async fn load() -> Aws {
         Aws {
             config: aws_config::defaults(BehaviorVersion::latest()).load().await,

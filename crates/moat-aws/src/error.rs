@@ -104,6 +104,13 @@ pub enum Error {
         key: String,
         message: String,
     },
+    /// Another region is active: this one must not act.
+    #[error("{region} is fenced: {active} is the active region at epoch {epoch}; nothing was done")]
+    Fenced {
+        region: String,
+        active: String,
+        epoch: u64,
+    },
     /// A claim on a message is held by another run that has not finished.
     #[error("{key} is being published by another run; try again")]
     ClaimBusy { key: String },
@@ -118,6 +125,7 @@ impl Error {
             Error::Service { error_type, .. } => *error_type,
             Error::Transport { .. } => ErrorType::Retryable,
             Error::ClaimBusy { .. } => ErrorType::Busy,
+            Error::Fenced { .. } => ErrorType::Fenced,
             Error::Config(_) => ErrorType::Config,
             Error::Corrupt { .. } => ErrorType::Invalid,
             Error::Domain(error) => error.error_type(),

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod ec2;
 pub mod error;
+pub mod fencing;
 pub mod inventory;
 pub mod metrics;
 pub mod policy_store;

@@ -9,6 +9,7 @@
 //! | publish claim   | `CLAIM#<dedup key>`   | `CLAIM`              |
 //! | open findings   | `GROUP#<group id>`    | `FINDINGS`           |
 //! | sweep summary   | `SWEEP#<sweep id>`    | `SUMMARY`            |
+//! | active region   | `ACTIVE_REGION`       | `RECORD`             |
 //!
 //! One partition per group keeps a group's whole history in one `Query`.
 //! Records are stored as a JSON document in `record`, so the table never
@@ -135,6 +136,21 @@ pub trait OpenFindings {
     fn groups_with_open_findings(
         &self,
     ) -> impl Future<Output = Result<std::collections::BTreeSet<String>, Error>> + Send;
+}
+
+/// The active-region record (`moat_domain::fencing`), in the global table
+/// both regions read.
+pub trait ActiveRegions {
+    fn active_region(
+        &self,
+    ) -> impl Future<Output = Result<Option<moat_domain::fencing::ActiveRegion>, Error>> + Send;
+
+    /// Writes `record` only over a lower epoch (or none): the epoch only
+    /// grows, whoever writes. `Stored::Existing` gives the record that won.
+    fn put_active_region(
+        &self,
+        record: &moat_domain::fencing::ActiveRegion,
+    ) -> impl Future<Output = Result<Stored<moat_domain::fencing::ActiveRegion>, Error>> + Send;
 }
 
 /// Where a sweep's summary is kept.
@@ -529,6 +545,47 @@ impl OpenFindings for DynamoRecords {
 
 /// The sort key of a group's open findings.
 const FINDINGS_SK: &str = "FINDINGS";
+
+const ACTIVE_REGION_PK: &str = "ACTIVE_REGION";
+const ACTIVE_REGION_SK: &str = "RECORD";
+
+impl ActiveRegions for DynamoRecords {
+    async fn active_region(&self) -> Result<Option<moat_domain::fencing::ActiveRegion>, Error> {
+        self.get_record(ACTIVE_REGION_PK.to_owned(), ACTIVE_REGION_SK.to_owned())
+            .await
+    }
+
+    async fn put_active_region(
+        &self,
+        record: &moat_domain::fencing::ActiveRegion,
+    ) -> Result<Stored<moat_domain::fencing::ActiveRegion>, Error> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(ACTIVE_REGION_PK.to_owned()))
+            .item("sk", AttributeValue::S(ACTIVE_REGION_SK.to_owned()))
+            .item("record", encode(record))
+            .item("epoch", AttributeValue::N(record.epoch.to_string()))
+            .condition_expression("attribute_not_exists(pk) OR epoch < :epoch")
+            .expression_attribute_values(":epoch", AttributeValue::N(record.epoch.to_string()))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(Stored::Created),
+            Err(error) => {
+                let error = Error::from_sdk("PutItem", error);
+                if error.code() != Some("ConditionalCheckFailedException") {
+                    return Err(error);
+                }
+                match self.active_region().await? {
+                    Some(existing) => Ok(Stored::Existing(existing)),
+                    None => Err(error),
+                }
+            }
+        }
+    }
+}
 
 /// The sort key of a sweep's summary.
 const SWEEP_SUMMARY_SK: &str = "SUMMARY";

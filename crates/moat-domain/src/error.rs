@@ -25,11 +25,14 @@ pub enum ErrorType {
     /// Another run holds the claim on this message; wait for it to finish
     /// or for its claim to go stale.
     Busy,
+    /// Another region is the active one (a higher epoch): this region must
+    /// not back up, revoke or announce anything. Never retried.
+    Fenced,
 }
 
 impl ErrorType {
     /// Every error type, for tidy checks against the state machine.
-    pub const ALL: [ErrorType; 8] = [
+    pub const ALL: [ErrorType; 9] = [
         ErrorType::Throttled,
         ErrorType::Retryable,
         ErrorType::NotFound,
@@ -38,6 +41,7 @@ impl ErrorType {
         ErrorType::BackupMissing,
         ErrorType::Config,
         ErrorType::Busy,
+        ErrorType::Fenced,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl ErrorType {
             ErrorType::BackupMissing => "BackupMissing",
             ErrorType::Config => "Config",
             ErrorType::Busy => "Busy",
+            ErrorType::Fenced => "Fenced",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod describe;
 pub mod error;
 pub mod evaluation;
 pub mod event;
+pub mod fencing;
 pub mod metrics;
 pub mod notification;
 pub mod plan;

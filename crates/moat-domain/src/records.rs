@@ -201,6 +201,9 @@ pub struct AuditRecord {
     /// The person's decision, when the change needed a review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewDecision>,
+    /// Seen by a passive region, which records and does nothing else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed_while_passive: bool,
 }
 
 impl AuditRecord {
@@ -236,6 +239,7 @@ impl AuditRecord {
             rules_after: outcome.map(|outcome| outcome.after.rules.len()),
             recorded_at,
             review: None,
+            observed_while_passive: false,
         }
     }
 }

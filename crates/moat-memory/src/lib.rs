@@ -174,6 +174,7 @@ pub struct MemoryRecords {
     claims: Mutex<HashMap<String, ClaimState>>,
     open_findings: Mutex<BTreeMap<String, Vec<SecurityHubFinding>>>,
     sweeps: Mutex<BTreeMap<String, moat_domain::sweep::SweepSummary>>,
+    active_region: Mutex<Option<moat_domain::fencing::ActiveRegion>>,
     pub faults: Faults,
 }
 
@@ -551,5 +552,29 @@ impl moat_aws::inventory::GroupInventory for MemorySecurityGroups {
             .filter(|group| group.account == account && group.region == region)
             .cloned()
             .collect())
+    }
+}
+
+impl moat_aws::records::ActiveRegions for MemoryRecords {
+    async fn active_region(&self) -> Result<Option<moat_domain::fencing::ActiveRegion>, Error> {
+        self.faults.check("active_region")?;
+        Ok(lock(&self.active_region).clone())
+    }
+
+    async fn put_active_region(
+        &self,
+        record: &moat_domain::fencing::ActiveRegion,
+    ) -> Result<moat_aws::records::Stored<moat_domain::fencing::ActiveRegion>, Error> {
+        self.faults.check("put_active_region")?;
+        let mut current = lock(&self.active_region);
+        match current.as_ref() {
+            Some(existing) if existing.epoch >= record.epoch => {
+                Ok(moat_aws::records::Stored::Existing(existing.clone()))
+            }
+            _ => {
+                *current = Some(record.clone());
+                Ok(moat_aws::records::Stored::Created)
+            }
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! overwriting it with a later (possibly already remediated) state.
 
 use chrono::{DateTime, Utc};
-use moat_aws::records::{Records, Stored};
+use moat_aws::fencing::ensure_active;
+use moat_aws::records::{ActiveRegions, Records, Stored};
 use moat_domain::ErrorType;
 use moat_domain::event::Change;
 use moat_domain::plan::RemediationPlan;
@@ -52,17 +53,28 @@ moat_aws::lambda_diagnostic!(Error);
 #[derive(Debug)]
 pub struct Deps<R> {
     pub records: R,
+    /// The region this function runs in, which the fence is checked for.
+    pub region: String,
     pub clock: fn() -> DateTime<Utc>,
 }
 
-pub async fn handler<R: Records>(
+/// The records backup uses: backups, and the active-region record.
+pub trait Store: Records + ActiveRegions {}
+impl<T: Records + ActiveRegions> Store for T {}
+
+pub async fn handler<R: Store>(
     deps: &Deps<R>,
     event: lambda_runtime::LambdaEvent<Input>,
 ) -> Result<BackupRef, Error> {
     backup(deps, event.payload).await
 }
 
-pub async fn backup<R: Records>(deps: &Deps<R>, input: Input) -> Result<BackupRef, Error> {
+pub async fn backup<R: Store>(deps: &Deps<R>, input: Input) -> Result<BackupRef, Error> {
+    // A passive region writes nothing: its backup would stand for a
+    // remediation that must not happen here.
+    // Boxed: inline, the read's future takes this one past the
+    // compiler's query depth limit for the layout.
+    Box::pin(ensure_active(&deps.records, &deps.region)).await?;
     if input.plan.group_id != input.snapshot.group_id {
         return Err(Error::Mismatch {
             plan_group: input.plan.group_id,
@@ -116,8 +128,38 @@ mod tests {
     fn deps() -> Deps<MemoryRecords> {
         Deps {
             records: MemoryRecords::default(),
+            region: "us-east-1".into(),
             clock: || "2026-11-20T09:15:00Z".parse().unwrap(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_fenced_region_writes_no_backup() {
+        use moat_aws::records::ActiveRegions;
+        let deps = deps();
+        let now = "2026-11-20T09:00:00Z".parse().unwrap();
+        let moved = moat_domain::fencing::next(None, "us-west-2", "oncall", now);
+        deps.records.put_active_region(&moved).await.unwrap();
+        let diagnostic = Diagnostic::from(backup(&deps, input()).await.unwrap_err());
+        assert_eq!(diagnostic.error_type, "Fenced");
+        assert!(
+            diagnostic.error_message.contains("us-west-2"),
+            "{}",
+            diagnostic.error_message
+        );
+        assert!(
+            deps.records
+                .get_backup("sg-0123456789abcdef0/6d0f0a5c-1b0e-4b5e-9c1a-2f3e4d5c6b7a")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let back = moat_domain::fencing::next(Some(&moved), "us-east-1", "oncall", now);
+        deps.records.put_active_region(&back).await.unwrap();
+        assert!(
+            backup(&deps, input()).await.is_ok(),
+            "active again at a higher epoch"
+        );
     }
 
     #[tokio::test]

@@ -12,8 +12,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = required_env(env::TABLE)?;
     let aws = Aws::load().await;
+    let region = aws.region().ok_or("AWS_REGION is not set")?;
     let deps = Deps {
         records: DynamoRecords::new(&aws, table),
+        region,
         clock: chrono::Utc::now,
     };
     run(service_fn(|event| {

@@ -17,8 +17,9 @@
 //! `notify` verdict carries neither.
 
 use chrono::{DateTime, Utc};
+use moat_aws::fencing::standing_of;
 use moat_aws::publish::{Published, Publisher, publish_once};
-use moat_aws::records::{OpenFindings, PublishClaims, Records};
+use moat_aws::records::{ActiveRegions, OpenFindings, PublishClaims, Records};
 use moat_aws::security_hub::FindingsSink;
 use moat_domain::ErrorType;
 use moat_domain::evaluation::{Evaluation, Verdict};
@@ -94,12 +95,15 @@ pub struct Deps<R, P, F> {
     pub topic_arn: String,
     /// Security Hub, when `MOAT_SECURITY_HUB` is not `disabled`.
     pub findings: Option<F>,
+    /// The region this function runs in, which the fence is checked for.
+    pub region: String,
     pub clock: fn() -> DateTime<Utc>,
 }
 
-/// The stores notify writes to: the records table's three parts.
-pub trait Store: Records + PublishClaims + OpenFindings {}
-impl<T: Records + PublishClaims + OpenFindings> Store for T {}
+/// The stores notify writes to: the records table's parts, and the
+/// active-region record it checks.
+pub trait Store: Records + PublishClaims + OpenFindings + ActiveRegions {}
+impl<T: Records + PublishClaims + OpenFindings + ActiveRegions> Store for T {}
 
 pub async fn handler<R: Store, P: Publisher, F: FindingsSink>(
     deps: &Deps<R, P, F>,
@@ -114,8 +118,10 @@ pub async fn notify<R: Store, P: Publisher, F: FindingsSink>(
 ) -> Result<Notified, Error> {
     let state = &input.state;
     let now = (deps.clock)();
+    let standing = Box::pin(standing_of(&deps.records, &deps.region)).await?;
     let audit = AuditRecord {
         review: state.review.clone(),
+        observed_while_passive: !standing.may_act(),
         ..AuditRecord::new(
             &state.change,
             &state.snapshot,
@@ -128,6 +134,16 @@ pub async fn notify<R: Store, P: Publisher, F: FindingsSink>(
     // what Moat did still exists. A compliant change is recorded too, so
     // the trail shows every change Moat judged.
     deps.records.put_audit(&audit).await?;
+    if audit.observed_while_passive {
+        // A passive region records what it saw and announces nothing: the
+        // active region announces the same change.
+        tracing::info!(group_id = %state.snapshot.group_id, "observed while passive");
+        return Ok(Notified {
+            published: None,
+            security_hub_findings: 0,
+            resolved_findings: 0,
+        });
+    }
     if state.evaluation.verdict == Verdict::Compliant {
         let (imported, resolved) = file_findings(deps, state, now).await?;
         tracing::info!(group_id = %state.snapshot.group_id, resolved, "compliant");

@@ -26,7 +26,9 @@ async fn main() -> Result<(), Error> {
         }
     };
     let aws = Aws::load().await;
+    let region = aws.region().ok_or("AWS_REGION is not set")?;
     let deps = Deps {
+        region,
         records: DynamoRecords::new(&aws, table),
         publisher: SnsPublisher::new(&aws),
         topic_arn,

@@ -41,6 +41,7 @@ fn deps() -> Deps<MemoryRecords, MemoryPublisher, MemoryFindings> {
         publisher: MemoryPublisher::default(),
         topic_arn: "arn:aws:sns:us-east-1:123456789012:moat-notifications".into(),
         findings: Some(MemoryFindings::default()),
+        region: "us-east-1".into(),
         clock: || "2026-11-20T09:15:00Z".parse().unwrap(),
     }
 }
@@ -214,4 +215,28 @@ async fn a_rejected_review_is_audited_and_announced_with_the_reviewer() {
         "{}",
         sent[0].1.dedup_key
     );
+}
+
+#[tokio::test]
+async fn a_passive_region_records_what_it_saw_and_announces_nothing() {
+    use moat_aws::records::ActiveRegions;
+    let deps = deps();
+    let moved = moat_domain::fencing::next(
+        None,
+        "us-west-2",
+        "oncall",
+        "2026-11-20T09:00:00Z".parse().unwrap(),
+    );
+    deps.records.put_active_region(&moved).await.unwrap();
+    let notified = notify(&deps, &input(state(Some(Action::Notify)), "exec-1"))
+        .await
+        .unwrap();
+    assert!(notified.published.is_none());
+    assert!(deps.publisher.published().is_empty(), "nothing announced");
+    assert!(
+        deps.findings.as_ref().unwrap().findings().is_empty(),
+        "nothing filed"
+    );
+    let audits = deps.records.audits();
+    assert!(audits[0].observed_while_passive, "observed while passive");
 }

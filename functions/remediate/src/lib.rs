@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use moat_aws::ec2::{Revoked, SecurityGroups};
+use moat_aws::fencing::ensure_active;
+use moat_aws::records::ActiveRegions;
 use moat_aws::records::Records;
 use moat_domain::ErrorType;
 use moat_domain::evaluation::Evaluation;
@@ -77,8 +79,14 @@ moat_aws::lambda_diagnostic!(Error);
 pub struct Deps<G, R> {
     pub groups: G,
     pub records: R,
+    /// The region this function runs in, which the fence is checked for.
+    pub region: String,
     pub clock: fn() -> DateTime<Utc>,
 }
+
+/// The records remediate uses: backups, audits, and the active region.
+pub trait Store: Records + ActiveRegions {}
+impl<T: Records + ActiveRegions> Store for T {}
 
 /// The step's own metrics: rules revoked, and whether it remediated.
 pub fn count(outcome: &Result<RemediationOutcome, Error>, metrics: &mut Metrics) {
@@ -88,7 +96,7 @@ pub fn count(outcome: &Result<RemediationOutcome, Error>, metrics: &mut Metrics)
     }
 }
 
-pub async fn handler<G: SecurityGroups, R: Records>(
+pub async fn handler<G: SecurityGroups, R: Store>(
     deps: &Deps<G, R>,
     event: lambda_runtime::LambdaEvent<Input>,
 ) -> Result<RemediationOutcome, Error> {
@@ -98,10 +106,16 @@ pub async fn handler<G: SecurityGroups, R: Records>(
 /// Verifies the backup, revokes, tags, re-reads and records, in that order.
 /// Kept as one function so the order that guarantees "nothing is revoked
 /// without a backup" reads top to bottom in one screen and a half.
-pub async fn remediate<G: SecurityGroups, R: Records>(
+pub async fn remediate<G: SecurityGroups, R: Store>(
     deps: &Deps<G, R>,
     input: &Input,
 ) -> Result<RemediationOutcome, Error> {
+    // Checked again here, not only in backup: a redriven or replayed
+    // execution of an old primary may reach this step with its backup
+    // already written before the failover.
+    // Boxed: inline, the read's future takes this one past the
+    // compiler's query depth limit for the layout.
+    Box::pin(ensure_active(&deps.records, &deps.region)).await?;
     let backup = read_backup(deps, input).await?;
     let (plan, deferred) = plan_within_backup(input, &backup)?;
     let plan = &plan;

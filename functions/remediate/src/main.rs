@@ -13,7 +13,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = required_env(env::TABLE)?;
     let aws = Aws::load().await;
+    let region = aws.region().ok_or("AWS_REGION is not set")?;
     let deps = Deps {
+        region,
         records: DynamoRecords::new(&aws, table),
         groups: Ec2SecurityGroups::new(Accounts::new(
             &aws,

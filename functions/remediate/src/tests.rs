@@ -41,6 +41,7 @@ async fn setup(revoke: &[&str]) -> (Deps<MemorySecurityGroups, MemoryRecords>, I
     let deps = Deps {
         groups: MemorySecurityGroups::with([snapshot.clone()]),
         records: MemoryRecords::default(),
+        region: "us-east-1".into(),
         clock: now,
     };
     deps.records.put_backup(&backup).await.unwrap();
@@ -177,4 +178,17 @@ async fn a_repeated_delivery_defers_a_rule_opened_since_its_backup() {
         "not revoked unbacked"
     );
     assert!(group.rule("sgr-0022").is_none());
+}
+
+#[tokio::test]
+async fn an_old_primary_with_its_backup_written_revokes_nothing_once_fenced() {
+    use moat_aws::records::ActiveRegions;
+    let (deps, input) = setup(&["sgr-0022"]).await;
+    let moved = moat_domain::fencing::next(None, "us-west-2", "oncall", now());
+    deps.records.put_active_region(&moved).await.unwrap();
+    let error = remediate(&deps, &input).await.unwrap_err();
+    assert_eq!(Diagnostic::from(error).error_type, "Fenced");
+    let group = deps.groups.get(&input.plan.group_id).unwrap();
+    assert!(group.rule("sgr-0022").is_some(), "nothing revoked");
+    assert!(deps.records.audits().is_empty());
 }
