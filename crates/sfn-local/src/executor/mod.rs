@@ -567,7 +567,7 @@ impl Run {
         redrive: Option<(RedrivePoint, u32)>,
         stopped: oneshot::Receiver<Abort>,
     ) -> ExecutionResult {
-        let clock = Clock::new(self.inner.config.virtual_time).with_timeout(self.machine.timeout);
+        let clock = Clock::new(self.inner.config.virtual_time);
         self.execute_on(clock, input, redrive, stopped).await.0
     }
 
@@ -608,6 +608,10 @@ impl Run {
                 (point.state, point.input)
             }
         };
+        // The deadline counts from the event just recorded, so an execution
+        // never times out before its own start plus TimeoutSeconds, however
+        // long it took to get here on a loaded machine.
+        thread.clock = thread.clock.clone().with_timeout(machine.timeout);
         let run = within(
             machine.timeout,
             self.run_block_from(&machine.root, from, state_input, &mut thread, &base),
