@@ -6,7 +6,8 @@
 //! scenario (`local_stack::demo`) in the member account through the state
 //! machine Terraform made, with the real function binaries and the
 //! environment Terraform gave each function, checks its outcome as the demo
-//! does, and destroys it all.
+//! does, and destroys it all. The sweep (its state machine, its daily
+//! schedule and the reports bucket) is checked as made, never run.
 //!
 //! What moto cannot do, and how the test gets around it:
 //! - global tables: the root stands in for `modules/data` with one table per
@@ -17,7 +18,11 @@
 //! - running Lambda code: moto stores stand-in zips; the endpoint runs the
 //!   `target/debug` binaries instead, each through a small launcher that sets
 //!   exactly the variables moto's Lambda holds for it (read back with
-//!   `GetFunctionConfiguration` after the apply).
+//!   `GetFunctionConfiguration` after the apply);
+//! - running schedules: moto's EventBridge Scheduler stores the schedule and
+//!   never fires it, which is what the test wants (it reads the schedule
+//!   back, through Scheduler's REST API, since the workspace has no
+//!   Scheduler SDK crate).
 //!
 //! Every endpoint is on 127.0.0.1, and Terraform gets an `AWS_ENDPOINT_URL`
 //! on a closed loopback port, so a service the root forgot can only fail,
@@ -113,7 +118,9 @@ fn assert_function_binaries_built(spec: &StackSpec) {
 /// that still holds objects.
 async fn tear_down(terraform: &Terraform, outputs: &Value, regions: &[Region<'_>]) {
     for region in regions {
-        remove_objects(region.config, output(outputs, region.key, "policy_bucket")).await;
+        for bucket in ["policy_bucket", "reports_bucket"] {
+            remove_objects(region.config, output(outputs, region.key, bucket)).await;
+        }
     }
     terraform.destroy().await;
 }
@@ -292,6 +299,10 @@ fn expected_environment(
             "policyBucket",
             output(outputs, key, "policy_bucket").to_owned(),
         ),
+        (
+            "reportsBucket",
+            output(outputs, key, "reports_bucket").to_owned(),
+        ),
         ("policyKey", spec.policy_key.clone()),
         (
             "notificationTopicArn",
@@ -327,6 +338,8 @@ async fn check_region(checks: &mut Checks, at: &InRegion<'_>) {
     check_parameter_and_alarms(checks, at).await;
     check_data(checks, at).await;
     check_state_machine(checks, at).await;
+    check_sweep(checks, at).await;
+    check_sweep_schedule(checks, at).await;
 }
 
 /// The functions of the central module: each with its `live` alias on a
@@ -627,12 +640,14 @@ async fn check_alarms(checks: &mut Checks, at: &InRegion<'_>, endpoint: &str) {
     );
 }
 
-/// The state machine's two alarms, the dead-letter queue's, and the errors
-/// and throttles alarms of every function.
+/// The two alarms of each state machine, the dead-letter queue's, and the
+/// errors and throttles alarms of every function.
 fn expected_alarm_names(spec: &StackSpec) -> BTreeSet<String> {
     let mut expected: BTreeSet<String> = [
         format!("{}-executions-failed", spec.state_machine),
         format!("{}-executions-timed-out", spec.state_machine),
+        format!("{}-executions-failed", spec.sweep_state_machine),
+        format!("{}-executions-timed-out", spec.sweep_state_machine),
         format!("{}-not-empty", spec.dead_letter_queue),
     ]
     .into();
@@ -644,16 +659,42 @@ fn expected_alarm_names(spec: &StackSpec) -> BTreeSet<String> {
     expected
 }
 
-/// The stand-in data: the table and the policy bucket. The bucket's
-/// versioning is not read with GetBucketVersioning, because moto 5.2.5
-/// answers it with a root element the SDK refuses; the upload before the
-/// change shows a version id instead.
+/// The stand-in data: the table, the policy bucket and the reports bucket.
+/// A bucket's versioning is not read with GetBucketVersioning, because moto
+/// 5.2.5 answers it with a root element the SDK refuses; the upload before
+/// the change shows a version id instead.
 async fn check_data(checks: &mut Checks, at: &InRegion<'_>) {
     check_records_table(checks, at).await;
     let s3 = aws_sdk_s3::Client::new(at.region.config);
-    check_bucket_encryption(checks, at, &s3).await;
-    check_public_access_block(checks, at, &s3).await;
-    check_bucket_policy(checks, at, &s3).await;
+    for bucket in [
+        Bucket::new(at, "policy_bucket"),
+        Bucket::new(at, "reports_bucket"),
+    ] {
+        check_bucket_encryption(checks, &bucket, &s3).await;
+        check_public_access_block(checks, &bucket, &s3).await;
+        check_bucket_policy(checks, &bucket, &s3).await;
+    }
+    checks.equal(
+        &format!("{}: reports bucket name", at.name),
+        at.output("reports_bucket").to_owned(),
+        at.spec.reports_bucket_in(ACCOUNT, &at.name),
+    );
+}
+
+/// A bucket to check: its name, from the output `field`, and what the
+/// checks' messages call it (the region and the field).
+struct Bucket<'a> {
+    name: &'a str,
+    what: String,
+}
+
+impl<'a> Bucket<'a> {
+    fn new(at: &InRegion<'a>, field: &str) -> Bucket<'a> {
+        Bucket {
+            name: at.output(field),
+            what: format!("{}: {}", at.name, field.replace('_', " ")),
+        }
+    }
 }
 
 /// The records table, keyed on `pk` and `sk`.
@@ -684,15 +725,15 @@ async fn check_records_table(checks: &mut Checks, at: &InRegion<'_>) {
     }
 }
 
-/// The policy bucket is encrypted with KMS by default.
-async fn check_bucket_encryption(checks: &mut Checks, at: &InRegion<'_>, s3: &aws_sdk_s3::Client) {
-    let region_name = &at.name;
-    let bucket = at.output("policy_bucket");
-    let encryption = s3.get_bucket_encryption().bucket(bucket).send().await;
-    if let Some(encryption) = checks.ok(
-        &format!("{region_name}: policy bucket encryption"),
-        encryption,
-    ) {
+/// A bucket is encrypted with KMS by default.
+async fn check_bucket_encryption(
+    checks: &mut Checks,
+    bucket: &Bucket<'_>,
+    s3: &aws_sdk_s3::Client,
+) {
+    let what = &bucket.what;
+    let encryption = s3.get_bucket_encryption().bucket(bucket.name).send().await;
+    if let Some(encryption) = checks.ok(&format!("{what} encryption"), encryption) {
         let algorithms: Vec<String> = encryption
             .server_side_encryption_configuration()
             .map(|configuration| {
@@ -705,26 +746,26 @@ async fn check_bucket_encryption(checks: &mut Checks, at: &InRegion<'_>, s3: &aw
             })
             .unwrap_or_default();
         checks.equal(
-            &format!("{region_name}: policy bucket encryption"),
+            &format!("{what} encryption"),
             algorithms,
             vec!["aws:kms".to_owned()],
         );
     }
 }
 
-/// The policy bucket blocks every kind of public access.
+/// A bucket blocks every kind of public access.
 async fn check_public_access_block(
     checks: &mut Checks,
-    at: &InRegion<'_>,
+    bucket: &Bucket<'_>,
     s3: &aws_sdk_s3::Client,
 ) {
-    let region_name = &at.name;
-    let bucket = at.output("policy_bucket");
-    let block = s3.get_public_access_block().bucket(bucket).send().await;
-    if let Some(block) = checks.ok(
-        &format!("{region_name}: policy bucket public access block"),
-        block,
-    ) {
+    let what = &bucket.what;
+    let block = s3
+        .get_public_access_block()
+        .bucket(bucket.name)
+        .send()
+        .await;
+    if let Some(block) = checks.ok(&format!("{what} public access block"), block) {
         let all = block
             .public_access_block_configuration()
             .is_some_and(|block| {
@@ -737,31 +778,29 @@ async fn check_public_access_block(
                 .iter()
                 .all(|flag| *flag == Some(true))
             });
-        checks.check(all, || {
-            format!("{region_name}: the policy bucket is not fully private: {block:?}")
-        });
+        checks.check(all, || format!("{what} is not fully private: {block:?}"));
     }
 }
 
-/// The policy bucket's policy denies plain HTTP.
-async fn check_bucket_policy(checks: &mut Checks, at: &InRegion<'_>, s3: &aws_sdk_s3::Client) {
-    let region_name = &at.name;
-    let bucket = at.output("policy_bucket");
-    let policy = s3.get_bucket_policy().bucket(bucket).send().await;
-    if let Some(policy) = checks.ok(&format!("{region_name}: policy bucket policy"), policy) {
+/// A bucket's policy denies plain HTTP.
+async fn check_bucket_policy(checks: &mut Checks, bucket: &Bucket<'_>, s3: &aws_sdk_s3::Client) {
+    let what = &bucket.what;
+    let policy = s3.get_bucket_policy().bucket(bucket.name).send().await;
+    if let Some(policy) = checks.ok(&format!("{what} policy"), policy) {
         let policy: Value =
             serde_json::from_str(policy.policy().unwrap_or_default()).unwrap_or_default();
         let statement = &policy["Statement"][0];
         checks.check(
             statement["Effect"] == "Deny"
                 && statement["Condition"]["Bool"]["aws:SecureTransport"] == "false",
-            || format!("{region_name}: the policy bucket does not deny plain HTTP: {policy}"),
+            || format!("{what} does not deny plain HTTP: {policy}"),
         );
     }
 }
 
-/// The state machine, in the local Step Functions endpoint: its
-/// definition calls the `live` aliases only, every one of them.
+/// The remediation state machine, in the local Step Functions endpoint: its
+/// definition calls the `live` aliases only, exactly those of the functions
+/// its file names.
 async fn check_state_machine(checks: &mut Checks, at: &InRegion<'_>) {
     let (spec, region_name) = (at.spec, &at.name);
     let sfn = aws_sdk_sfn::Client::new(&at.region.states.sdk_config(at.region.config));
@@ -785,24 +824,8 @@ async fn check_state_machine(checks: &mut Checks, at: &InRegion<'_>) {
             )
             .as_str(),
         );
-        let named = lambda_arns(machine.definition());
-        let live: BTreeSet<String> = spec
-            .functions
-            .keys()
-            .map(|function| {
-                format!(
-                    "arn:aws:lambda:{region_name}:{ACCOUNT}:function:{}:{}",
-                    spec.function_name_of(function),
-                    spec.function_alias
-                )
-            })
-            .collect();
-        checks.check(named.iter().all(|arn| live.contains(arn)), || {
-            format!("{region_name}: the definition names Lambda ARNs other than the live aliases: {named:?} (aliases {live:?})")
-        });
-        checks.check(live.iter().all(|arn| named.contains(arn)), || {
-            format!("{region_name}: the definition does not name every live alias: {named:?} (aliases {live:?})")
-        });
+        let file = spec.state_machine_definition().unwrap();
+        check_lambda_arns(checks, at, "the definition", machine.definition(), &file);
         checks.check(
             machine
                 .definition()
@@ -810,6 +833,152 @@ async fn check_state_machine(checks: &mut Checks, at: &InRegion<'_>) {
             || format!("{region_name}: the definition does not name the dead-letter queue"),
         );
     }
+}
+
+/// Checks that a deployed definition names exactly the `live` aliases of
+/// the functions whose placeholders its file (`template`) holds.
+fn check_lambda_arns(
+    checks: &mut Checks,
+    at: &InRegion<'_>,
+    what: &str,
+    definition: &str,
+    template: &str,
+) {
+    let (spec, region_name) = (at.spec, &at.name);
+    let named = lambda_arns(definition);
+    let live: BTreeSet<String> = spec
+        .functions
+        .keys()
+        .filter(|function| template.contains(&format!("${{{}}}", function_placeholder(function))))
+        .map(|function| {
+            format!(
+                "arn:aws:lambda:{region_name}:{ACCOUNT}:function:{}:{}",
+                spec.function_name_of(function),
+                spec.function_alias
+            )
+        })
+        .collect();
+    checks.check(!live.is_empty() && named == live, || {
+        format!("{region_name}: {what} names {named:?}, not the live aliases of the functions its file calls ({live:?})")
+    });
+}
+
+/// `detect` -> `DetectFunctionArn`: the placeholder a definition names a
+/// function by (the rule of `moat_stack::function_placeholder`, which this
+/// crate does not depend on).
+fn function_placeholder(function: &str) -> String {
+    let camel: String = function
+        .split(['-', '_'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+                .collect::<String>()
+        })
+        .collect();
+    format!("{camel}FunctionArn")
+}
+
+/// The sweep state machine, in the local Step Functions endpoint (which
+/// validated its definition when Terraform created it): its name, its
+/// role, the live aliases it calls, and the remediation state machine it
+/// starts. The test never runs a sweep.
+async fn check_sweep(checks: &mut Checks, at: &InRegion<'_>) {
+    let (spec, region_name) = (at.spec, &at.name);
+    let sfn = aws_sdk_sfn::Client::new(&at.region.states.sdk_config(at.region.config));
+    let machine = sfn
+        .describe_state_machine()
+        .state_machine_arn(at.output("sweep_state_machine_arn"))
+        .send()
+        .await;
+    let Some(machine) = checks.ok(&format!("{region_name}: sweep state machine"), machine) else {
+        return;
+    };
+    checks.equal(
+        &format!("{region_name}: sweep state machine name"),
+        machine.name(),
+        spec.sweep_state_machine.as_str(),
+    );
+    checks.equal(
+        &format!("{region_name}: sweep state machine role"),
+        machine.role_arn(),
+        format!(
+            "arn:aws:iam::{ACCOUNT}:role/{}",
+            spec.sweep_state_machine_role_in(region_name)
+        )
+        .as_str(),
+    );
+    let file = spec.sweep_state_machine_definition().unwrap();
+    check_lambda_arns(
+        checks,
+        at,
+        "the sweep definition",
+        machine.definition(),
+        &file,
+    );
+    checks.check(
+        machine
+            .definition()
+            .contains(at.output("state_machine_arn")),
+        || {
+            format!(
+                "{region_name}: the sweep definition does not start the remediation state machine"
+            )
+        },
+    );
+}
+
+/// The daily schedule that starts the sweep, as moto's Scheduler holds it:
+/// enabled in the active region only, targeting the sweep with every
+/// member account in the region.
+async fn check_sweep_schedule(checks: &mut Checks, at: &InRegion<'_>) {
+    let region_name = &at.name;
+    let endpoint = at
+        .region
+        .config
+        .endpoint_url()
+        .expect("a local SDK configuration has an endpoint")
+        .to_owned();
+    let name = at.output("sweep_schedule_name");
+    let schedule = rest_get(
+        &endpoint,
+        region_name,
+        "scheduler",
+        &format!("/schedules/{name}?groupName=default"),
+    )
+    .await;
+    let Some(schedule) = checks.ok(&format!("{region_name}: sweep schedule {name}"), schedule)
+    else {
+        return;
+    };
+    let expected_state = if at.region.role == "active" {
+        "ENABLED"
+    } else {
+        "DISABLED"
+    };
+    checks.equal(
+        &format!("{region_name}: sweep schedule state"),
+        schedule["State"].as_str(),
+        Some(expected_state),
+    );
+    checks.equal(
+        &format!("{region_name}: sweep schedule target"),
+        schedule["Target"]["Arn"].as_str(),
+        Some(at.output("sweep_state_machine_arn")),
+    );
+    let input: Value = schedule["Target"]["Input"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    checks.equal(
+        &format!("{region_name}: sweep schedule input"),
+        input,
+        json!({"targets": [{"account": MEMBER_ACCOUNT, "region": region_name}], "dryRun": false}),
+    );
 }
 
 /// Deletes every object version and delete marker in a bucket, ignoring
@@ -1318,6 +1487,51 @@ async fn json_rpc(
     tokio::time::timeout(Duration::from_secs(30), call)
         .await
         .map_err(|_| format!("{target}: no answer in 30 s"))?
+}
+
+/// A REST-JSON GET to moto (EventBridge Scheduler's protocol), unsigned
+/// but with the credential scope moto reads the service, region and
+/// account from.
+async fn rest_get(
+    endpoint: &str,
+    region: &str,
+    service: &str,
+    path: &str,
+) -> Result<Value, String> {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let request = hyper::Request::get(format!("{endpoint}{path}"))
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0",
+                local_aws::ACCESS_KEY_ID
+            ),
+        )
+        .body(Full::new(bytes::Bytes::new()))
+        .map_err(|error| error.to_string())?;
+    let call = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| error.to_string())?
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if !status.is_success() {
+            return Err(format!("GET {path} answered {status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|error| format!("GET {path}: {error}: {text}"))
+    };
+    tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .map_err(|_| format!("GET {path}: no answer in 30 s"))?
 }
 
 /// One region's local Step Functions endpoint, served in-process.

@@ -1,6 +1,7 @@
 # Moat's central security account in two regions: the shared data (global
-# table, replicated policy buckets) and the central stack in each region,
-# the primary active and the DR region passive.
+# table, replicated policy and reports buckets) and the central stack in
+# each region, the primary active and the DR region passive. Only the
+# primary sweeps every day.
 
 locals {
   stack          = jsondecode(file("${path.module}/../../stack.json"))
@@ -28,6 +29,9 @@ provider "aws" {
 module "data" {
   source    = "../../modules/data"
   providers = { aws.primary = aws.primary, aws.dr = aws.dr }
+
+  sweep_retention_days  = var.sweep_retention_days
+  report_retention_days = var.report_retention_days
 }
 
 module "central_primary" {
@@ -42,6 +46,8 @@ module "central_primary" {
   member_organization_id       = var.member_organization_id
   member_account_ids           = var.member_account_ids
   event_archive_retention_days = var.event_archive_retention_days
+  sweep_time_utc               = var.sweep_time_utc
+  sweep_schedule_enabled       = true
 }
 
 module "central_dr" {
@@ -56,4 +62,9 @@ module "central_dr" {
   member_organization_id       = var.member_organization_id
   member_account_ids           = var.member_account_ids
   event_archive_retention_days = var.event_archive_retention_days
+  sweep_time_utc               = var.sweep_time_utc
+  # The passive region does not sweep: it would remediate the same
+  # accounts a second time. Moving the sweep with a failover comes with
+  # the DR commands; until then, swap these two values to move it.
+  sweep_schedule_enabled = false
 }

@@ -11,6 +11,21 @@ output "state_machine_arns" {
   value       = { primary = module.central_primary.state_machine_arn, dr = module.central_dr.state_machine_arn }
 }
 
+output "sweep_state_machine_arns" {
+  description = "The sweep state machine of each region."
+  value       = { primary = module.central_primary.sweep_state_machine_arn, dr = module.central_dr.sweep_state_machine_arn }
+}
+
+output "sweep_schedules" {
+  description = "The daily sweep schedule of each region; only the primary's is enabled."
+  value       = { primary = module.central_primary.sweep_schedule, dr = module.central_dr.sweep_schedule }
+}
+
+output "reports_buckets" {
+  description = "The reports bucket of each region: sweeps under sweeps/, daily compliance reports under reports/ (replicated to DR)."
+  value       = { primary = module.data.regions.primary.reports_bucket_name, dr = module.data.regions.dr.reports_bucket_name }
+}
+
 output "event_bus_arns" {
   description = "The central buses: the member module's central_event_bus_arns."
   value       = { primary = module.central_primary.event_bus_arn, dr = module.central_dr.event_bus_arn }

@@ -51,3 +51,21 @@ variable "tags" {
   type        = map(string)
   default     = { project = "moat" }
 }
+
+variable "sweep_time_utc" {
+  description = "When the primary region's daily sweep starts, HH:MM in UTC."
+  type        = string
+  default     = "02:00"
+}
+
+variable "sweep_retention_days" {
+  description = "How long a sweep's files are kept in the reports buckets."
+  type        = number
+  default     = 90
+}
+
+variable "report_retention_days" {
+  description = "How long a daily compliance report is kept in the reports buckets."
+  type        = number
+  default     = 365
+}

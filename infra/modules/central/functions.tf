@@ -6,13 +6,28 @@
 locals {
   reads = { for f, function in local.functions : f => toset(values(function.environment)) }
 
-  # publish_once (crates/moat-aws/src/publish.rs) claims, completes and
-  # releases a dedup item, so publishers also update and delete items.
+  # What a function does with the table beyond reading and writing single
+  # items, by the need that calls for it. publish_once
+  # (crates/moat-aws/src/publish.rs) claims, completes and releases a dedup
+  # item, so publishers also update and delete items; a function that
+  # builds a sweep's inventory (given the reports bucket and the member
+  # role) reads every group's open findings with one Scan
+  # (crates/moat-aws/src/records.rs, groups_with_open_findings).
+  table_needs = {
+    publishes = {
+      actions = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      when    = { for f, settings in local.reads : f => length(setintersection(settings, ["notificationTopicArn", "escalationTopicArn"])) > 0 }
+    }
+    inventories = {
+      actions = ["dynamodb:Scan"]
+      when    = { for f, settings in local.reads : f => length(setsubtract(["reportsBucket", "memberRoleName"], settings)) == 0 }
+    }
+  }
+
   table_actions = {
-    for f, settings in local.reads : f => concat(
+    for f in keys(local.reads) : f => concat(
       ["dynamodb:GetItem", "dynamodb:PutItem"],
-      length(setintersection(settings, ["notificationTopicArn", "escalationTopicArn"])) > 0
-      ? ["dynamodb:UpdateItem", "dynamodb:DeleteItem"] : [],
+      flatten([for need in values(local.table_needs) : need.actions if need.when[f]]),
     )
   }
 
@@ -75,6 +90,37 @@ locals {
           Resource = var.data.kms_key_arn
           Condition = {
             StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+          }
+        },
+      ]
+      reportsBucket = [
+        {
+          # Sweep files and daily reports, the only prefixes the bucket has.
+          Sid      = "ReadWriteReports"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:PutObject"]
+          Resource = ["${var.data.reports_bucket_arn}/sweeps/*", "${var.data.reports_bucket_arn}/reports/*"]
+        },
+        {
+          # The report function reads the reports of the days before today,
+          # some of which do not exist. Only with ListBucket does S3 answer
+          # a missing key with 404 (which the function takes for "no
+          # report"), not 403. Not limited by s3:prefix: GetObject's check
+          # of ListBucket carries no prefix, so a condition would fail it.
+          Sid      = "TellMissingReports"
+          Effect   = "Allow"
+          Action   = ["s3:ListBucket"]
+          Resource = var.data.reports_bucket_arn
+        },
+        {
+          Sid      = "UseReportsKey"
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+          Resource = var.data.kms_key_arn
+          Condition = {
+            StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+            # With a bucket key, S3's encryption context is the bucket.
+            StringLike = { "kms:EncryptionContext:aws:s3:arn" = [var.data.reports_bucket_arn, "${var.data.reports_bucket_arn}/*"] }
           }
         },
       ]
@@ -202,13 +248,13 @@ resource "aws_lambda_function" "this" {
   depends_on = [aws_iam_role_policy.function]
 }
 
-# The state machine calls the `live` alias, never $LATEST: a deployment
+# The state machines call the `live` alias, never $LATEST: a deployment
 # moves the alias, so what runs is always a published version.
 resource "aws_lambda_alias" "live" {
   for_each = aws_lambda_function.this
 
   name             = local.stack.functionAlias
-  description      = "The version Moat's state machine runs."
+  description      = "The version Moat's state machines run."
   function_name    = each.value.function_name
   function_version = each.value.version
 }

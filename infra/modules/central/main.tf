@@ -1,12 +1,13 @@
-# One region of Moat's central security account: the six functions, the
-# remediation state machine, the event bus member accounts send to, the
-# topics, the dead-letter queue, alarms and a dashboard. Applied once per
-# region with that region's provider; the primary is `active`, the DR region
-# `passive`.
+# One region of Moat's central security account: the functions, the
+# remediation state machine, the sweep state machine and its daily
+# schedule, the event bus member accounts send to, the topics, the
+# dead-letter queue, alarms and a dashboard. Applied once per region with
+# that region's provider; the primary is `active`, the DR region `passive`.
 #
 # Every name comes from infra/stack.json, every function's environment from
-# its `environment` there, and the state machine from
-# statemachines/remediation.asl.json: nothing here repeats them.
+# its `environment` there, and the state machines from
+# statemachines/remediation.asl.json and statemachines/sweep.asl.json:
+# nothing here repeats them.
 
 data "aws_caller_identity" "current" {}
 
@@ -48,6 +49,7 @@ locals {
     recordsTable         = var.data.table_name
     policyBucket         = var.data.bucket_name
     policyKey            = local.stack.policyKey
+    reportsBucket        = var.data.reports_bucket_name
     notificationTopicArn = aws_sns_topic.notifications.arn
     escalationTopicArn   = aws_sns_topic.escalations.arn
     selfRoleArns         = local.member_role_arn_pattern
@@ -60,13 +62,17 @@ locals {
   # dependency cycle (key -> log group -> key).
   function_log_groups     = { for f, name in local.function_names : f => "/aws/lambda/${name}" }
   state_machine_log_group = "/aws/vendedlogs/states/${local.stack.stateMachine}"
+  sweep_log_group         = "/aws/vendedlogs/states/${local.stack.sweepStateMachine}"
   rule_arn                = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.stack.eventBus}/${local.stack.eventRule}"
   state_machine_arn       = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.stack.stateMachine}"
+  # The sweep's Distributed Map starts child executions of the sweep itself,
+  # so its role names its own ARN, which cannot come from the resource.
+  sweep_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.stack.sweepStateMachine}"
 }
 
 # One key for everything this region's central stack writes: logs, topics,
-# the dead-letter queue and the functions' environment. The records table
-# and policy bucket have the data module's key.
+# the dead-letter queue and the functions' environment. The records table,
+# policy bucket and reports bucket have the data module's key.
 module "key" {
   source      = "../kms-key"
   description = "Moat central stack in ${local.region}: logs, topics, dead letters, function settings"
@@ -78,7 +84,7 @@ module "key" {
       conditions = {
         ArnEquals = {
           "kms:EncryptionContext:aws:logs:arn" = [
-            for name in concat(values(local.function_log_groups), [local.state_machine_log_group]) :
+            for name in concat(values(local.function_log_groups), [local.state_machine_log_group, local.sweep_log_group]) :
             "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${name}"
           ]
         }

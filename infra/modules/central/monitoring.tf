@@ -20,6 +20,22 @@ locals {
         statistic   = "Sum"
         dimensions  = tomap({ StateMachineArn = aws_sfn_state_machine.remediation.arn })
       }
+      sweep-executions-failed = {
+        name        = "${local.stack.sweepStateMachine}-executions-failed"
+        description = "A sweep failed: it was escalated, and some groups may not have been judged today."
+        namespace   = "AWS/States"
+        metric      = "ExecutionsFailed"
+        statistic   = "Sum"
+        dimensions  = tomap({ StateMachineArn = aws_sfn_state_machine.sweep.arn })
+      }
+      sweep-executions-timed-out = {
+        name        = "${local.stack.sweepStateMachine}-executions-timed-out"
+        description = "A sweep ran past its timeout without escalating: some groups may not have been judged today."
+        namespace   = "AWS/States"
+        metric      = "ExecutionsTimedOut"
+        statistic   = "Sum"
+        dimensions  = tomap({ StateMachineArn = aws_sfn_state_machine.sweep.arn })
+      }
       dead-letters = {
         name        = "${local.stack.deadLetterQueue}-not-empty"
         description = "Changes wait in the dead-letter queue for a person: failed executions or undeliverable events."
@@ -72,6 +88,11 @@ locals {
     {
       title   = "Executions"
       metrics = [for metric in ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut"] : ["AWS/States", metric, "StateMachineArn", aws_sfn_state_machine.remediation.arn]]
+      stat    = "Sum"
+    },
+    {
+      title   = "Sweeps"
+      metrics = [for metric in ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut"] : ["AWS/States", metric, "StateMachineArn", aws_sfn_state_machine.sweep.arn]]
       stat    = "Sum"
     },
     {

@@ -18,6 +18,32 @@ output "state_machine_definition" {
   value       = aws_sfn_state_machine.remediation.definition
 }
 
+output "sweep_state_machine_arn" {
+  description = "The sweep state machine."
+  value       = aws_sfn_state_machine.sweep.arn
+}
+
+output "sweep_state_machine_definition" {
+  description = "The deployed sweep definition, placeholders filled."
+  value       = aws_sfn_state_machine.sweep.definition
+}
+
+output "sweep_schedule" {
+  description = "The daily schedule that starts the sweep: its name, ARN, expression, state and the input it starts the sweep with."
+  value = {
+    name       = aws_scheduler_schedule.sweep.name
+    arn        = aws_scheduler_schedule.sweep.arn
+    expression = aws_scheduler_schedule.sweep.schedule_expression
+    state      = aws_scheduler_schedule.sweep.state
+    input      = aws_scheduler_schedule.sweep.target[0].input
+  }
+}
+
+output "reports_bucket" {
+  description = "The reports bucket the sweep writes to (the data module's)."
+  value       = var.data.reports_bucket_name
+}
+
 output "event_bus_arn" {
   description = "The central bus member accounts forward to."
   value       = aws_cloudwatch_event_bus.changes.arn

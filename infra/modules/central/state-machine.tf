@@ -7,15 +7,19 @@
 locals {
   # detect -> DetectFunctionArn, notify-owner -> NotifyOwnerFunctionArn
   # (the same rule as `cargo xtask sfn run`).
-  placeholders = merge(
-    {
-      for f in keys(local.functions) :
-      "${join("", [for part in split("-", replace(f, "_", "-")) : "${upper(substr(part, 0, 1))}${substr(part, 1, -1)}"])}FunctionArn"
-      => aws_lambda_alias.live[f].arn
-    },
-    { DeadLetterQueueUrl = aws_sqs_queue.dead_letters.url },
-  )
-  definition = templatefile("${local.stack_dir}/${local.stack.stateMachineFile}", local.placeholders)
+  function_placeholders = {
+    for f in keys(local.functions) :
+    f => "${join("", [for part in split("-", replace(f, "_", "-")) : "${upper(substr(part, 0, 1))}${substr(part, 1, -1)}"])}FunctionArn"
+  }
+  function_arns = { for f, placeholder in local.function_placeholders : placeholder => aws_lambda_alias.live[f].arn }
+
+  # The functions a definition calls: those whose placeholder it names.
+  # Each state machine's role may invoke exactly these.
+  remediation_file      = file("${local.stack_dir}/${local.stack.stateMachineFile}")
+  remediation_functions = [for f, placeholder in local.function_placeholders : f if strcontains(local.remediation_file, "$${${placeholder}}")]
+
+  placeholders = merge(local.function_arns, { DeadLetterQueueUrl = aws_sqs_queue.dead_letters.url })
+  definition   = templatefile("${local.stack_dir}/${local.stack.stateMachineFile}", local.placeholders)
 }
 
 resource "aws_cloudwatch_log_group" "state_machine" {
@@ -50,7 +54,7 @@ resource "aws_iam_role_policy" "state_machine" {
         Sid      = "InvokeLiveAliasesOnly"
         Effect   = "Allow"
         Action   = ["lambda:InvokeFunction"]
-        Resource = [for alias in aws_lambda_alias.live : alias.arn]
+        Resource = [for f in local.remediation_functions : aws_lambda_alias.live[f].arn]
       },
       {
         Sid      = "SendDeadLetters"

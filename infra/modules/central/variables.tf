@@ -18,13 +18,15 @@ variable "artifacts_root" {
 }
 
 variable "data" {
-  description = "This region's records table and policy bucket, and the key that encrypts them: one entry of the data module's `regions` output."
+  description = "This region's records table, policy bucket and reports bucket, and the key that encrypts them: one entry of the data module's `regions` output."
   type = object({
-    table_name  = string
-    table_arn   = string
-    bucket_name = string
-    bucket_arn  = string
-    kms_key_arn = string
+    table_name          = string
+    table_arn           = string
+    bucket_name         = string
+    bucket_arn          = string
+    kms_key_arn         = string
+    reports_bucket_name = string
+    reports_bucket_arn  = string
   })
 }
 
@@ -103,4 +105,21 @@ variable "reserved_concurrency" {
   description = "Concurrency reserved for each function, or null to share the account's pool. Reserving takes from the pool and fails on accounts whose limit is low."
   type        = number
   default     = null
+}
+
+variable "sweep_schedule_enabled" {
+  description = "Whether this region's daily sweep runs. Enable it in the active region only: a passive region's sweep would remediate the same member accounts a second time."
+  type        = bool
+  default     = true
+}
+
+variable "sweep_time_utc" {
+  description = "When the daily sweep starts, as HH:MM in UTC."
+  type        = string
+  default     = "02:00"
+
+  validation {
+    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", var.sweep_time_utc))
+    error_message = "sweep_time_utc is HH:MM, 00:00 to 23:59."
+  }
 }

@@ -1,8 +1,10 @@
 # Moat's state, in both regions: the records table (backups, audit, publish
-# claims) as a DynamoDB global table, and the policy bucket in each region,
-# replicated primary -> DR. Everything is encrypted with a customer managed
-# key per region. Every resource names its provider: this module spans two
-# regions and a missing `provider` would silently land in the default one.
+# claims) as a DynamoDB global table, the policy bucket in each region,
+# replicated primary -> DR, and the reports bucket in each region, whose
+# daily compliance reports are replicated primary -> DR. Everything is
+# encrypted with a customer managed key per region. Every resource names
+# its provider: this module spans two regions and a missing `provider` would
+# silently land in the default one.
 
 data "aws_caller_identity" "current" {
   provider = aws.primary
@@ -32,18 +34,25 @@ locals {
     for role, region in local.regions :
     role => replace(replace(local.stack.policyBucket, "{account}", local.account_id), "{region}", region)
   }
+  reports_bucket_names = {
+    for role, region in local.regions :
+    role => replace(replace(local.stack.reportsBucket, "{account}", local.account_id), "{region}", region)
+  }
+  # What the replication role reads from (primary) and writes to (DR).
+  source_buckets      = [module.bucket_primary.arn, module.reports_primary.arn]
+  destination_buckets = [module.bucket_dr.arn, module.reports_dr.arn]
 }
 
 module "key_primary" {
   source      = "../kms-key"
   providers   = { aws = aws.primary }
-  description = "Moat records and policies in ${local.regions.primary}"
+  description = "Moat records, policies and reports in ${local.regions.primary}"
 }
 
 module "key_dr" {
   source      = "../kms-key"
   providers   = { aws = aws.dr }
-  description = "Moat records and policies in ${local.regions.dr}"
+  description = "Moat records, policies and reports in ${local.regions.dr}"
 }
 
 resource "aws_dynamodb_table" "records" {
@@ -107,7 +116,32 @@ module "bucket_dr" {
   noncurrent_version_days = var.noncurrent_version_days
 }
 
-# Replication primary -> DR, with S3's own role. It may read what it copies
+# The reports buckets live here rather than in the central module because
+# they are state that must outlive a region: the report function reads the
+# days before today for its trend, so the DR region needs the primary's
+# reports after a failover. Only `reports/` is replicated: a sweep's files
+# are the working data of one run in one region.
+module "reports_primary" {
+  source                  = "../reports-bucket"
+  providers               = { aws = aws.primary }
+  name                    = local.reports_bucket_names.primary
+  kms_key_arn             = module.key_primary.arn
+  sweep_days              = var.sweep_retention_days
+  report_days             = var.report_retention_days
+  noncurrent_version_days = var.reports_noncurrent_version_days
+}
+
+module "reports_dr" {
+  source                  = "../reports-bucket"
+  providers               = { aws = aws.dr }
+  name                    = local.reports_bucket_names.dr
+  kms_key_arn             = module.key_dr.arn
+  sweep_days              = var.sweep_retention_days
+  report_days             = var.report_retention_days
+  noncurrent_version_days = var.reports_noncurrent_version_days
+}
+
+# Replication primary -> DR, of both buckets, with S3's own role. It may read what it copies
 # from the primary bucket and write replicas to the DR bucket, and use each
 # key only through S3 for that bucket (with a bucket key, S3's encryption
 # context is the bucket's ARN; without, the object's).
@@ -115,6 +149,9 @@ resource "aws_iam_role" "replication" {
   provider = aws.primary
 
   # IAM names are global, so the name carries the source bucket's name.
+  # One role replicates both buckets: it is S3's, and what it may touch is
+  # the same kind of thing (a source and a destination bucket, each key
+  # through S3 only).
   name = local.stack.policyReplicationRole
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -124,7 +161,7 @@ resource "aws_iam_role" "replication" {
       Action    = "sts:AssumeRole"
       Condition = {
         StringEquals = { "aws:SourceAccount" = local.account_id }
-        ArnLike      = { "aws:SourceArn" = module.bucket_primary.arn }
+        ArnLike      = { "aws:SourceArn" = local.source_buckets }
       }
     }]
   })
@@ -142,19 +179,19 @@ resource "aws_iam_role_policy" "replication" {
         Sid      = "ReadReplicationConfiguration"
         Effect   = "Allow"
         Action   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-        Resource = module.bucket_primary.arn
+        Resource = local.source_buckets
       },
       {
         Sid      = "ReadSourceVersions"
         Effect   = "Allow"
         Action   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
-        Resource = "${module.bucket_primary.arn}/*"
+        Resource = ["${module.bucket_primary.arn}/*", "${module.reports_primary.arn}/reports/*"]
       },
       {
         Sid      = "WriteReplicas"
         Effect   = "Allow"
         Action   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
-        Resource = "${module.bucket_dr.arn}/*"
+        Resource = ["${module.bucket_dr.arn}/*", "${module.reports_dr.arn}/reports/*"]
       },
       {
         Sid      = "DecryptSource"
@@ -163,7 +200,7 @@ resource "aws_iam_role_policy" "replication" {
         Resource = module.key_primary.arn
         Condition = {
           StringEquals = { "kms:ViaService" = "s3.${local.regions.primary}.amazonaws.com" }
-          StringLike   = { "kms:EncryptionContext:aws:s3:arn" = [module.bucket_primary.arn, "${module.bucket_primary.arn}/*"] }
+          StringLike   = { "kms:EncryptionContext:aws:s3:arn" = flatten([for arn in local.source_buckets : [arn, "${arn}/*"]]) }
         }
       },
       {
@@ -173,7 +210,7 @@ resource "aws_iam_role_policy" "replication" {
         Resource = module.key_dr.arn
         Condition = {
           StringEquals = { "kms:ViaService" = "s3.${local.regions.dr}.amazonaws.com" }
-          StringLike   = { "kms:EncryptionContext:aws:s3:arn" = [module.bucket_dr.arn, "${module.bucket_dr.arn}/*"] }
+          StringLike   = { "kms:EncryptionContext:aws:s3:arn" = flatten([for arn in local.destination_buckets : [arn, "${arn}/*"]]) }
         }
       },
     ]
@@ -232,4 +269,46 @@ resource "aws_s3_bucket_replication_configuration" "primary_to_dr" {
 
   # S3 refuses replication until both buckets are versioned.
   depends_on = [module.bucket_primary, module.bucket_dr]
+}
+
+# The daily compliance reports, primary -> DR, so the DR region's report
+# continues the primary's trend after a failover. No Replication Time
+# Control: a report that arrives within hours is in time, and RTC is billed
+# per gigabyte.
+resource "aws_s3_bucket_replication_configuration" "reports_primary_to_dr" {
+  provider = aws.primary
+
+  bucket = module.reports_primary.name
+  role   = aws_iam_role.replication.arn
+
+  rule {
+    id     = "reports-to-dr"
+    status = "Enabled"
+
+    filter {
+      prefix = "reports/"
+    }
+
+    delete_marker_replication {
+      status = "Enabled"
+    }
+
+    source_selection_criteria {
+      sse_kms_encrypted_objects {
+        status = "Enabled"
+      }
+    }
+
+    destination {
+      bucket        = module.reports_dr.arn
+      storage_class = "STANDARD"
+
+      encryption_configuration {
+        replica_kms_key_id = module.key_dr.arn
+      }
+    }
+  }
+
+  # S3 refuses replication until both buckets are versioned.
+  depends_on = [module.reports_primary, module.reports_dr]
 }

@@ -13,6 +13,9 @@ output "regions" {
       bucket_name = module.bucket_primary.name
       bucket_arn  = module.bucket_primary.arn
       kms_key_arn = module.key_primary.arn
+
+      reports_bucket_name = module.reports_primary.name
+      reports_bucket_arn  = module.reports_primary.arn
     }
     dr = {
       region      = local.regions.dr
@@ -21,6 +24,9 @@ output "regions" {
       bucket_name = module.bucket_dr.name
       bucket_arn  = module.bucket_dr.arn
       kms_key_arn = module.key_dr.arn
+
+      reports_bucket_name = module.reports_dr.name
+      reports_bucket_arn  = module.reports_dr.arn
     }
   }
 }
@@ -37,5 +43,29 @@ output "replication" {
     destination_bucket_arn = one(aws_s3_bucket_replication_configuration.primary_to_dr.rule).destination[0].bucket
     delete_markers         = one(aws_s3_bucket_replication_configuration.primary_to_dr.rule).delete_marker_replication[0].status
     time_control           = one(aws_s3_bucket_replication_configuration.primary_to_dr.rule).destination[0].replication_time[0].status
+  }
+}
+
+output "reports_replication" {
+  description = "Where the primary reports bucket replicates to, and which prefix."
+  value = {
+    source_bucket          = module.reports_primary.name
+    destination_bucket_arn = one(aws_s3_bucket_replication_configuration.reports_primary_to_dr.rule).destination[0].bucket
+    prefix                 = one(one(aws_s3_bucket_replication_configuration.reports_primary_to_dr.rule).filter).prefix
+  }
+}
+
+output "reports_buckets" {
+  description = "Each region's reports bucket: encryption, public access block and lifecycle, for the tests and the review."
+  value = {
+    for role, bucket in { primary = module.reports_primary, dr = module.reports_dr } : role => {
+      name                        = bucket.name
+      versioning_status           = bucket.versioning_status
+      sse_algorithm               = bucket.sse_algorithm
+      kms_key_arn                 = bucket.kms_key_arn
+      public_access_block         = bucket.public_access_block
+      expiration_days             = bucket.expiration_days
+      policy                      = bucket.policy
+    }
   }
 }

@@ -6,7 +6,10 @@
 # name, and the provider takes only one of the two). tests/terraform_apply.rs copies infra/ to a
 # temporary directory, writes stand-in zips there, applies this root, checks
 # the resources through the SDK, runs one change through the state machine
-# Terraform made, and destroys it all.
+# Terraform made, and destroys it all. The sweep's schedule is moto's
+# EventBridge Scheduler, which stores schedules and never fires them, so no
+# sweep runs here; the local Step Functions endpoint validates the sweep's
+# definition when Terraform creates it.
 #
 # Two deliberate differences from examples/two-regions:
 # - the data is a stand-in (below): moto has no global tables;
@@ -44,6 +47,7 @@ provider "aws" {
     s3         = var.primary_endpoint
     sns        = var.primary_endpoint
     sqs        = var.primary_endpoint
+    scheduler  = var.primary_endpoint
     ssm        = var.primary_endpoint
     sts        = var.primary_endpoint
     sfn        = var.primary_states_endpoint
@@ -73,6 +77,7 @@ provider "aws" {
     s3         = var.dr_endpoint
     sns        = var.dr_endpoint
     sqs        = var.dr_endpoint
+    scheduler  = var.dr_endpoint
     ssm        = var.dr_endpoint
     sts        = var.dr_endpoint
     sfn        = var.dr_states_endpoint
@@ -111,9 +116,11 @@ provider "aws" {
 # creating it never finishes. Here each region gets a plain table of the same
 # name and keys, and its own key and policy bucket from the same building
 # blocks the data module uses (modules/kms-key, modules/policy-bucket),
-# making the same `regions` object the central module takes as `data`. Not
-# stood in: the bucket replication, and the table's deletion protection,
-# which would keep `terraform destroy` from cleaning up.
+# making the same `regions` object the central module takes as `data`. The
+# reports buckets are the data module's own building block
+# (modules/reports-bucket). Not stood in: the bucket replications, and the
+# table's deletion protection, which would keep `terraform destroy` from
+# cleaning up.
 data "aws_caller_identity" "central" {
   provider = aws.primary
 }
@@ -144,6 +151,26 @@ module "bucket_dr" {
   name                    = replace(replace(local.stack.policyBucket, "{account}", data.aws_caller_identity.central.account_id), "{region}", local.dr_region)
   kms_key_arn             = module.key_dr.arn
   noncurrent_version_days = 365
+}
+
+module "reports_primary" {
+  source                  = "../../modules/reports-bucket"
+  providers               = { aws = aws.primary }
+  name                    = replace(replace(local.stack.reportsBucket, "{account}", data.aws_caller_identity.central.account_id), "{region}", local.primary_region)
+  kms_key_arn             = module.key_primary.arn
+  sweep_days              = 90
+  report_days             = 365
+  noncurrent_version_days = 30
+}
+
+module "reports_dr" {
+  source                  = "../../modules/reports-bucket"
+  providers               = { aws = aws.dr }
+  name                    = replace(replace(local.stack.reportsBucket, "{account}", data.aws_caller_identity.central.account_id), "{region}", local.dr_region)
+  kms_key_arn             = module.key_dr.arn
+  sweep_days              = 90
+  report_days             = 365
+  noncurrent_version_days = 30
 }
 
 resource "aws_dynamodb_table" "records_primary" {
@@ -204,6 +231,9 @@ locals {
       bucket_name = module.bucket_primary.name
       bucket_arn  = module.bucket_primary.arn
       kms_key_arn = module.key_primary.arn
+
+      reports_bucket_name = module.reports_primary.name
+      reports_bucket_arn  = module.reports_primary.arn
     }
     dr = {
       region      = local.dr_region
@@ -212,6 +242,9 @@ locals {
       bucket_name = module.bucket_dr.name
       bucket_arn  = module.bucket_dr.arn
       kms_key_arn = module.key_dr.arn
+
+      reports_bucket_name = module.reports_dr.name
+      reports_bucket_arn  = module.reports_dr.arn
     }
   }
 }
@@ -220,24 +253,26 @@ module "central_primary" {
   source    = "../../modules/central"
   providers = { aws = aws.primary }
 
-  region_role        = "active"
-  data               = local.data.primary
-  manifest_path      = local.manifest_path
-  artifacts_root     = var.artifacts_root
-  external_id        = var.external_id
-  member_account_ids = [var.member_account_id]
+  region_role            = "active"
+  data                   = local.data.primary
+  manifest_path          = local.manifest_path
+  artifacts_root         = var.artifacts_root
+  external_id            = var.external_id
+  member_account_ids     = [var.member_account_id]
+  sweep_schedule_enabled = true
 }
 
 module "central_dr" {
   source    = "../../modules/central"
   providers = { aws = aws.dr }
 
-  region_role        = "passive"
-  data               = local.data.dr
-  manifest_path      = local.manifest_path
-  artifacts_root     = var.artifacts_root
-  external_id        = var.external_id
-  member_account_ids = [var.member_account_id]
+  region_role            = "passive"
+  data                   = local.data.dr
+  manifest_path          = local.manifest_path
+  artifacts_root         = var.artifacts_root
+  external_id            = var.external_id
+  member_account_ids     = [var.member_account_id]
+  sweep_schedule_enabled = false
 }
 
 module "member" {

@@ -24,6 +24,12 @@ output "regions" {
       dashboard_name           = central.dashboard_name
       records_table            = local.data[name].table_name
       policy_bucket            = local.data[name].bucket_name
+      reports_bucket           = local.data[name].reports_bucket_name
+      sweep_state_machine_arn  = central.sweep_state_machine_arn
+      sweep_definition         = central.sweep_state_machine_definition
+      sweep_schedule_name      = central.sweep_schedule.name
+      sweep_schedule_state     = central.sweep_schedule.state
+      sweep_schedule_input     = central.sweep_schedule.input
     }
   }
 }

@@ -29,6 +29,11 @@ override_resource {
 }
 
 override_resource {
+  target = module.data.module.reports_dr.aws_s3_bucket.this
+  values = { arn = "arn:aws:s3:::moat-reports-111111111111-us-west-2" }
+}
+
+override_resource {
   target = module.central_dr.aws_cloudwatch_event_bus.changes
   values = { arn = "arn:aws:events:us-west-2:111111111111:event-bus/moat-security-group-changes" }
 }
@@ -37,6 +42,7 @@ variables {
   manifest_path          = "../../tests/fixtures/manifest.json"
   external_id            = "moat-test-external-id"
   member_organization_id = "o-abcd123456"
+  member_account_ids     = ["222222222222", "333333333333"]
 }
 
 run "two_regions" {
@@ -80,5 +86,26 @@ run "two_regions" {
   assert {
     condition     = output.records_table == jsondecode(file("../../stack.json")).recordsTable
     error_message = "The records table is stack.json's."
+  }
+
+  assert {
+    condition = (
+      output.reports_buckets.primary == "moat-reports-111111111111-${output.regions.primary.region}"
+      && output.reports_buckets.dr == "moat-reports-111111111111-${output.regions.dr.region}"
+    )
+    error_message = "Each region needs its own reports bucket."
+  }
+
+  assert {
+    condition     = output.sweep_schedules.primary.state == "ENABLED" && output.sweep_schedules.dr.state == "DISABLED"
+    error_message = "Only the primary region sweeps every day; the passive region would remediate the same accounts twice."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, schedule in output.sweep_schedules :
+      jsondecode(schedule.input).targets == [for id in ["222222222222", "333333333333"] : { account = id, region = output.regions[role].region }]
+    ])
+    error_message = "Each region's sweep must name every member account, in that region."
   }
 }

@@ -31,6 +31,24 @@ override_resource {
   target = aws_lambda_alias.live["escalate"]
   values = { arn = "arn:aws:lambda:us-east-1:111111111111:function:moat-escalate:live" }
 }
+override_resource {
+  target = aws_lambda_alias.live["inventory"]
+  values = { arn = "arn:aws:lambda:us-east-1:111111111111:function:moat-inventory:live" }
+}
+override_resource {
+  target = aws_lambda_alias.live["report"]
+  values = { arn = "arn:aws:lambda:us-east-1:111111111111:function:moat-report:live" }
+}
+
+# Distinct state machine ARNs, so the tests can tell what the sweep starts.
+override_resource {
+  target = aws_sfn_state_machine.remediation
+  values = { arn = "arn:aws:states:us-east-1:111111111111:stateMachine:moat-remediation" }
+}
+override_resource {
+  target = aws_sfn_state_machine.sweep
+  values = { arn = "arn:aws:states:us-east-1:111111111111:stateMachine:moat-sweep" }
+}
 
 variables {
   manifest_path = "../../tests/fixtures/manifest.json"
@@ -42,6 +60,9 @@ variables {
     bucket_name = "moat-policies-111111111111-us-east-1"
     bucket_arn  = "arn:aws:s3:::moat-policies-111111111111-us-east-1"
     kms_key_arn = "arn:aws:kms:us-east-1:111111111111:key/11111111-1111-1111-1111-111111111111"
+
+    reports_bucket_name = "moat-reports-111111111111-us-east-1"
+    reports_bucket_arn  = "arn:aws:s3:::moat-reports-111111111111-us-east-1"
   }
   member_organization_id = "o-abcd123456"
 }
@@ -69,8 +90,16 @@ run "central_region" {
     condition = toset([
       for state in values(jsondecode(aws_sfn_state_machine.remediation.definition).States) :
       state.Resource if state.Type == "Task" && !startswith(try(state.Resource, ""), "arn:aws:states:::")
-    ]) == toset(values(output.function_alias_arns))
-    error_message = "The definition does not call every function's live alias."
+    ]) == toset([for f in ["detect", "evaluate", "backup", "remediate", "notify", "escalate"] : output.function_alias_arns[f]])
+    error_message = "The remediation definition must call the live aliases of the six pipeline functions."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for statement in jsondecode(aws_iam_role_policy.state_machine.policy).Statement :
+      statement.Resource if contains(flatten([statement.Action]), "lambda:InvokeFunction")
+    ])) == toset(regexall("arn:aws:lambda:[^\"]+", aws_sfn_state_machine.remediation.definition))
+    error_message = "The remediation role may invoke exactly the aliases its definition calls (not the sweep's inventory and report)."
   }
 
   assert {
@@ -131,6 +160,8 @@ run "central_region" {
       && aws_lambda_function.this["notify"].environment[0].variables.MOAT_TOPIC_ARN == aws_sns_topic.notifications.arn
       && aws_lambda_function.this["escalate"].environment[0].variables.MOAT_ESCALATION_TOPIC_ARN == aws_sns_topic.escalations.arn
       && aws_lambda_function.this["remediate"].environment[0].variables.MOAT_EXTERNAL_ID == var.external_id
+      && aws_lambda_function.this["inventory"].environment[0].variables.MOAT_REPORTS_BUCKET == var.data.reports_bucket_name
+      && aws_lambda_function.this["report"].environment[0].variables.MOAT_REPORTS_BUCKET == var.data.reports_bucket_name
     )
     error_message = "A setting has the wrong value."
   }
@@ -147,6 +178,8 @@ run "central_region" {
       for document in concat(
         [for policy in aws_iam_role_policy.function : policy.policy],
         [aws_iam_role_policy.state_machine.policy, aws_iam_role_policy.events.policy, aws_sqs_queue_policy.dead_letters.policy],
+        [aws_iam_role_policy.sweep.policy, aws_iam_role_policy.sweep_schedule.policy],
+        [aws_iam_role.sweep.assume_role_policy, aws_iam_role.sweep_schedule.assume_role_policy],
         [aws_cloudwatch_event_bus_policy.members.policy, module.key.policy],
         [for role in aws_iam_role.function : role.assume_role_policy],
         ) : [
@@ -177,8 +210,153 @@ run "central_region" {
   }
 
   assert {
-    condition     = output.member_access_role_arns == [for f in ["detect", "notify", "remediate"] : aws_iam_role.function[f].arn]
-    error_message = "Member accounts must trust the roles of detect, notify and remediate, no others."
+    condition     = output.member_access_role_arns == [for f in ["detect", "inventory", "notify", "remediate"] : aws_iam_role.function[f].arn]
+    error_message = "Member accounts must trust the roles of detect, inventory, notify and remediate, no others."
+  }
+
+  assert {
+    condition = alltrue([
+      for f, policy in aws_iam_role_policy.function :
+      contains(flatten([for s in jsondecode(policy.policy).Statement : s.Action]), "dynamodb:Scan") == (f == "inventory")
+    ])
+    error_message = "Only inventory, which reads every group's open findings, may scan the table."
+  }
+
+  assert {
+    condition = alltrue([
+      for f, policy in aws_iam_role_policy.function :
+      contains(flatten([for s in jsondecode(policy.policy).Statement : s.Action]), "s3:PutObject")
+      == contains(values(jsondecode(file("../../stack.json")).functions[f].environment), "reportsBucket")
+    ])
+    error_message = "Exactly the functions given the reports bucket may write to it."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for f in ["inventory", "report"] : [
+        for statement in jsondecode(aws_iam_role_policy.function[f].policy).Statement : [
+          for arn in flatten([statement.Resource]) :
+          startswith(arn, "${var.data.reports_bucket_arn}/sweeps/") || startswith(arn, "${var.data.reports_bucket_arn}/reports/")
+        ] if length(setintersection(flatten([statement.Action]), ["s3:GetObject", "s3:PutObject"])) > 0
+      ]
+    ]))
+    error_message = "The reports functions may read and write objects under sweeps/ and reports/ of the reports bucket only."
+  }
+
+  assert {
+    condition = alltrue([
+      for f in ["inventory", "report"] : one([
+        for statement in jsondecode(aws_iam_role_policy.function[f].policy).Statement :
+        statement.Condition.StringEquals["kms:ViaService"] if statement.Sid == "UseReportsKey"
+      ]) == "s3.us-east-1.amazonaws.com"
+    ])
+    error_message = "The reports functions may use the data key through S3 only."
+  }
+
+  # --- The sweep: its definition, its role, its schedule.
+
+  assert {
+    condition     = !strcontains(aws_sfn_state_machine.sweep.definition, "$${")
+    error_message = "A placeholder is left unfilled in the deployed sweep definition."
+  }
+
+  assert {
+    condition = (
+      toset(regexall("arn:aws:lambda:[^\"]+", aws_sfn_state_machine.sweep.definition))
+      == toset([for f in ["inventory", "evaluate", "report", "escalate"] : output.function_alias_arns[f]])
+      && toset(flatten([
+        for statement in jsondecode(aws_iam_role_policy.sweep.policy).Statement :
+        statement.Resource if contains(flatten([statement.Action]), "lambda:InvokeFunction")
+      ])) == toset(regexall("arn:aws:lambda:[^\"]+", aws_sfn_state_machine.sweep.definition))
+    )
+    error_message = "The sweep must call the live aliases of inventory, evaluate, report and escalate, and its role may invoke exactly those."
+  }
+
+  assert {
+    condition     = toset(regexall("arn:aws:states:[^:]+:[0-9]+:stateMachine:[^\"]+", aws_sfn_state_machine.sweep.definition)) == toset([aws_sfn_state_machine.remediation.arn])
+    error_message = "The sweep must start the remediation state machine, and no other."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for statement in jsondecode(aws_iam_role_policy.sweep.policy).Statement :
+      statement.Resource if contains(flatten([statement.Action]), "states:StartExecution")
+    ])) == toset([aws_sfn_state_machine.remediation.arn, aws_sfn_state_machine.sweep.arn])
+    error_message = "The sweep's role may start the remediation state machine and its own child executions, nothing else."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for statement in jsondecode(aws_iam_role_policy.sweep.policy).Statement : [
+        for arn in flatten([statement.Resource]) : startswith(arn, "arn:aws:states:us-east-1:111111111111:execution:moat-sweep")
+      ] if anytrue([for a in flatten([statement.Action]) : contains(["states:DescribeExecution", "states:StopExecution"], a)])
+    ]))
+    error_message = "The sweep's role may follow and stop its own executions only."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for statement in jsondecode(aws_iam_role_policy.sweep.policy).Statement : [
+        for arn in flatten([statement.Resource]) : startswith(arn, "${var.data.reports_bucket_arn}/sweeps/")
+      ] if anytrue([for a in flatten([statement.Action]) : startswith(a, "s3:")])
+    ]))
+    error_message = "The sweep's role may touch the reports bucket under sweeps/ only."
+  }
+
+  assert {
+    condition = one([
+      for statement in jsondecode(aws_iam_role_policy.sweep.policy).Statement :
+      statement.Resource if contains(flatten([statement.Action]), "s3:PutObject")
+    ]) == "${var.data.reports_bucket_arn}/sweeps/*/map/*"
+    error_message = "The Distributed Map may write its results under sweeps/<id>/map/ only."
+  }
+
+  assert {
+    condition = (
+      aws_sfn_state_machine.sweep.name == jsondecode(file("../../stack.json")).sweepStateMachine
+      && aws_sfn_state_machine.sweep.type == "STANDARD"
+      && aws_sfn_state_machine.sweep.logging_configuration[0].level == "ALL"
+      && aws_sfn_state_machine.sweep.logging_configuration[0].include_execution_data
+      && aws_sfn_state_machine.sweep.tracing_configuration[0].enabled
+      && aws_cloudwatch_log_group.sweep.kms_key_id == module.key.arn
+      && aws_iam_role.sweep.name == replace(jsondecode(file("../../stack.json")).sweepStateMachineRole, "{region}", "us-east-1")
+    )
+    error_message = "The sweep must be stack.json's, Standard, log ALL with execution data to an encrypted log group, and trace with X-Ray."
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.sweep.state == "ENABLED"
+      && aws_scheduler_schedule.sweep.schedule_expression == "cron(0 2 * * ? *)"
+      && aws_scheduler_schedule.sweep.schedule_expression_timezone == "UTC"
+      && aws_scheduler_schedule.sweep.target[0].arn == aws_sfn_state_machine.sweep.arn
+      && aws_scheduler_schedule.sweep.target[0].role_arn == aws_iam_role.sweep_schedule.arn
+      && jsondecode(aws_scheduler_schedule.sweep.target[0].input).dryRun == false
+    )
+    error_message = "By default the sweep starts every day at 02:00 UTC, for real, through its own role."
+  }
+
+  assert {
+    condition = [
+      for statement in jsondecode(aws_iam_role_policy.sweep_schedule.policy).Statement : [statement.Effect, statement.Action, statement.Resource]
+    ] == [["Allow", ["states:StartExecution"], aws_sfn_state_machine.sweep.arn], ["Allow", ["kms:Decrypt"], module.key.arn]]
+    error_message = "The schedule's role may start the sweep and decrypt the schedule's input, and nothing else."
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.sweep.kms_key_arn == module.key.arn
+      && one([
+        for statement in jsondecode(aws_iam_role_policy.sweep_schedule.policy).Statement :
+        statement.Condition.StringEquals["kms:EncryptionContext:aws:scheduler:schedule-arn"] if contains(statement.Action, "kms:Decrypt")
+      ]) == "arn:aws:scheduler:us-east-1:111111111111:schedule/default/${aws_scheduler_schedule.sweep.name}"
+    )
+    error_message = "The schedule's input must be encrypted with the central key, decryptable by its role for this schedule only."
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role.sweep_schedule.assume_role_policy).Statement[0].Principal.Service == "scheduler.amazonaws.com"
+    error_message = "Only EventBridge Scheduler may assume the schedule's role."
   }
 
   # --- Encryption everywhere.
@@ -230,9 +408,13 @@ run "central_region" {
     condition = length(setsubtract(
       concat(
         ["AWS/States:ExecutionsFailed", "AWS/States:ExecutionsTimedOut", "AWS/SQS:ApproximateNumberOfMessagesVisible"],
+        [for metric in ["ExecutionsFailed", "ExecutionsTimedOut"] : "AWS/States:${metric}:${aws_sfn_state_machine.sweep.arn}"],
         flatten([for function in aws_lambda_function.this : [for metric in ["Errors", "Throttles"] : "AWS/Lambda:${metric}:${function.function_name}"]]),
       ),
-      [for alarm in aws_cloudwatch_metric_alarm.this : join(":", compact([alarm.namespace, alarm.metric_name, lookup(alarm.dimensions, "FunctionName", "")]))],
+      concat(
+        [for alarm in aws_cloudwatch_metric_alarm.this : join(":", compact([alarm.namespace, alarm.metric_name, lookup(alarm.dimensions, "FunctionName", "")]))],
+        [for alarm in aws_cloudwatch_metric_alarm.this : join(":", compact([alarm.namespace, alarm.metric_name, lookup(alarm.dimensions, "StateMachineArn", "")]))],
+      ),
     )) == 0
     error_message = "An alarm is missing."
   }
@@ -268,6 +450,38 @@ run "member_accounts_by_id" {
     ][0] == ["arn:aws:iam::222222222222:role/moat-remediation", "arn:aws:iam::333333333333:role/moat-remediation"]
     error_message = "With listed accounts, the functions may assume the remediation role in those accounts only."
   }
+
+  assert {
+    condition = jsondecode(aws_scheduler_schedule.sweep.target[0].input).targets == [
+      { account = "222222222222", region = "us-east-1" },
+      { account = "333333333333", region = "us-east-1" },
+    ]
+    error_message = "The daily sweep must name every listed member account, in this region."
+  }
+}
+
+run "sweep_schedule_disabled_and_moved" {
+  command = plan
+
+  variables {
+    sweep_schedule_enabled = false
+    sweep_time_utc         = "23:05"
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.sweep.state == "DISABLED" && aws_scheduler_schedule.sweep.schedule_expression == "cron(5 23 * * ? *)"
+    error_message = "A disabled schedule must be DISABLED, and the time must come from sweep_time_utc."
+  }
+}
+
+run "sweep_time_must_be_a_time" {
+  command = plan
+
+  variables {
+    sweep_time_utc = "2am"
+  }
+
+  expect_failures = [var.sweep_time_utc]
 }
 
 run "members_required" {

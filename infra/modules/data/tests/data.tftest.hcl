@@ -28,6 +28,16 @@ override_resource {
   values = { arn = "arn:aws:s3:::moat-policies-111111111111-us-west-2" }
 }
 
+override_resource {
+  target = module.reports_primary.aws_s3_bucket.this
+  values = { arn = "arn:aws:s3:::moat-reports-111111111111-us-east-1" }
+}
+
+override_resource {
+  target = module.reports_dr.aws_s3_bucket.this
+  values = { arn = "arn:aws:s3:::moat-reports-111111111111-us-west-2" }
+}
+
 run "data" {
   command = apply
 
@@ -100,5 +110,69 @@ run "data" {
       statement.Effect == "Deny" if contains(flatten([statement.Action]), "s3:*")
     ])
     error_message = "The bucket policy may use s3:* only to deny (plain HTTP)."
+  }
+
+  # --- The reports buckets.
+
+  assert {
+    condition = (
+      output.regions.primary.reports_bucket_name == "moat-reports-111111111111-us-east-1"
+      && output.regions.dr.reports_bucket_name == "moat-reports-111111111111-us-west-2"
+      && output.regions.primary.reports_bucket_arn == module.reports_primary.arn
+      && output.regions.dr.reports_bucket_arn == module.reports_dr.arn
+    )
+    error_message = "Each region needs its own reports bucket, named by stack.json."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, bucket in output.reports_buckets : bucket.versioning_status == "Enabled" && bucket.sse_algorithm == "aws:kms"
+      && bucket.kms_key_arn == output.regions[role].kms_key_arn
+    ])
+    error_message = "The reports buckets must be versioned and encrypted with their region's data key."
+  }
+
+  assert {
+    condition     = alltrue([for bucket in output.reports_buckets : alltrue(values(bucket.public_access_block))])
+    error_message = "The reports buckets must block every kind of public access."
+  }
+
+  assert {
+    condition     = alltrue([for bucket in output.reports_buckets : bucket.expiration_days == { "sweeps/" = 90, "reports/" = 365 }])
+    error_message = "By default a sweep's files expire after 90 days and a report after a year."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for bucket in output.reports_buckets : [
+        for statement in jsondecode(bucket.policy).Statement :
+        statement.Effect == "Deny" && statement.Condition.Bool["aws:SecureTransport"] == "false"
+      ]
+    ]))
+    error_message = "The reports buckets' policies must deny plain HTTP, and grant nothing."
+  }
+
+  assert {
+    condition = (
+      output.reports_replication.source_bucket == module.reports_primary.name
+      && output.reports_replication.destination_bucket_arn == module.reports_dr.arn
+      && output.reports_replication.prefix == "reports/"
+      && one(aws_s3_bucket_replication_configuration.reports_primary_to_dr.rule).destination[0].encryption_configuration[0].replica_kms_key_id == module.key_dr.arn
+    )
+    error_message = "The primary reports bucket must replicate reports/ (not sweeps/) to the DR bucket, re-encrypted with the DR key."
+  }
+}
+
+run "retention_from_variables" {
+  command = plan
+
+  variables {
+    sweep_retention_days  = 7
+    report_retention_days = 30
+  }
+
+  assert {
+    condition     = module.reports_primary.expiration_days == { "sweeps/" = 7, "reports/" = 30 }
+    error_message = "The retention of sweeps and reports must come from the variables."
   }
 }
