@@ -84,6 +84,19 @@ locals {
       for f in keys(local.functions) : ["AWS/Lambda", metric, "FunctionName", local.function_names[f]]
     ]
   }
+  # Moat's own metrics, which every function logs in Embedded Metric
+  # Format (names and units in crates/moat-domain/src/metrics.rs; a tidy
+  # test keeps this list equal to that one).
+  moat_metrics = {
+    namespace = "Moat"
+    dimension = "Function"
+    names     = ["Duration", "ViolationsFound", "RulesRevoked", "Remediated", "Escalated", "GroupsJudged"]
+  }
+  moat_metric = {
+    for metric in local.moat_metrics.names : metric => [
+      for f in keys(local.functions) : [local.moat_metrics.namespace, metric, local.moat_metrics.dimension, f]
+    ]
+  }
   widgets = [
     {
       title   = "Executions"
@@ -104,6 +117,13 @@ locals {
     { title = "Function errors", metrics = local.function_metric.Errors, stat = "Sum" },
     { title = "Function throttles", metrics = local.function_metric.Throttles, stat = "Sum" },
     { title = "Function duration p99 (ms)", metrics = local.function_metric.Duration, stat = "p99" },
+    { title = "Violations found", metrics = local.moat_metric.ViolationsFound, stat = "Sum" },
+    { title = "Groups judged by sweeps", metrics = local.moat_metric.GroupsJudged, stat = "Sum" },
+    { title = "Rules revoked", metrics = local.moat_metric.RulesRevoked, stat = "Sum" },
+    { title = "Remediations", metrics = local.moat_metric.Remediated, stat = "Sum" },
+    { title = "Escalations", metrics = local.moat_metric.Escalated, stat = "Sum" },
+    { title = "Step latency p50 (ms)", metrics = local.moat_metric.Duration, stat = "p50" },
+    { title = "Step latency p99 (ms)", metrics = local.moat_metric.Duration, stat = "p99" },
   ]
 }
 
