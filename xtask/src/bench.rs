@@ -3,6 +3,9 @@
 //! for a cold pipeline (first change) and a warm one (the rest), and how long
 //! each state takes.
 //!
+//! `cargo xtask bench sweep` ([`sweep`]) is the other bench: one sweep of
+//! a fleet of groups by Moat, against Cloud Custodian on the same fleet.
+//!
 //! The changes are made one after another, each waiting for the previous
 //! execution, so the first meets cold functions and the others warm ones, as
 //! a quiet production account would. Times are real (no virtual clock).
@@ -20,7 +23,16 @@ use sfn_local::ExecutionStatus;
 
 use crate::{build, setup};
 
-const USAGE: &str = "usage: cargo xtask bench [--changes N]   (N >= 2, default 10)";
+mod custodian;
+mod fleet;
+mod moat;
+mod sweep;
+#[cfg(test)]
+mod sweep_tests;
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--changes N]   (N >= 2, default 10)
+       cargo xtask bench sweep [--groups N] [--json]   (Moat's sweep against Cloud Custodian; sweep --help)";
 
 /// How long to wait for EventBridge to deliver one change.
 const DELIVERY_PATIENCE: Duration = Duration::from_secs(60);
@@ -55,6 +67,9 @@ fn parse(args: Vec<String>) -> anyhow::Result<Args> {
 }
 
 pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
+    if args.first().is_some_and(|command| command == "sweep") {
+        return sweep::run(args[1..].to_vec());
+    }
     let changes =
         match parse(args).map_err(|error| crate::usage_error(format!("{error:#}"), USAGE))? {
             Args::Help => {
@@ -133,6 +148,18 @@ async fn measure(count: usize) -> anyhow::Result<Timings> {
 }
 
 impl Timings {
+    /// The first change's latency: the cold pipeline's.
+    fn cold(&self) -> i64 {
+        self.latencies[0]
+    }
+
+    /// The median latency of the warm changes (all but the first).
+    fn warm_median(&self) -> i64 {
+        let mut warm = self.latencies[1..].to_vec();
+        warm.sort_unstable();
+        percentile(&warm, 50)
+    }
+
     fn add_states(&mut self, states: Vec<StateTime>) {
         for state in states {
             match self

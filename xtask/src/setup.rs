@@ -103,6 +103,27 @@ pub(crate) fn ensure_moto() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Cloud Custodian release `cargo xtask bench sweep` measures Moat
+/// against. It pins a boto3 that is neither checkov's nor moto's, so it has
+/// a virtualenv of its own (`.c7n-venv`).
+pub(crate) const C7N_REQUIREMENT: &str = "c7n==0.9.53";
+
+/// Installs the pinned Cloud Custodian into `.c7n-venv` unless it is
+/// already there, and returns the path of its `custodian` command.
+pub(crate) fn ensure_c7n() -> anyhow::Result<std::path::PathBuf> {
+    let venv = local_aws::workspace_root().join(".c7n-venv");
+    let bin = ensure_venv(&venv, &[C7N_REQUIREMENT], "moat-c7n-requirement.txt")?;
+    let custodian = bin.join("custodian");
+    if !custodian.exists() {
+        bail!(
+            "{C7N_REQUIREMENT} is recorded as installed in {} but {} is missing: delete the venv and run again",
+            venv.display(),
+            custodian.display()
+        );
+    }
+    Ok(custodian)
+}
+
 /// Makes `venv` a virtualenv holding exactly `requirements`, unless its
 /// marker file (`marker`, inside the venv) already records them. Returns the
 /// venv's `bin` directory.
