@@ -3,9 +3,11 @@
 //! One binary: `main` reads the command name and hands the remaining
 //! arguments to that command's module, which parses them itself.
 
+mod asff;
 mod bench;
 mod build;
 mod demo;
+mod deny;
 mod executions;
 mod fuzz;
 mod infra;
@@ -22,6 +24,8 @@ mod sweep;
 mod test;
 #[cfg(test)]
 mod tidy;
+mod undo;
+mod workflows;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -50,9 +54,16 @@ commands:
                          decide a review an execution waits for: back up and revoke, or keep the rules
   sweep [--account A]... [--region R]... [--dry-run | --yes] [--wait] | --policy FILE --dry-run
                          judge every group now (the sweep state machine), or preview a policy file
+  undo --backup ID | --execution ARN [--exempt-until DATE] [--reason TEXT] [--yes]
+                         put back exactly what one remediation revoked, from its backup
   lockdown --group sg-... --account A --region R [--reason TEXT] [--yes]
                          emergency: close a group to all inbound traffic through the pipeline
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
+  deny [--advisories] [--report FILE]
+                         the dependency tree against deny.toml: licenses, bans, sources (cargo-deny in .tools)
+  workflows              lint .github/workflows offline: actionlint and zizmor (nothing above low)
+  asff --from FILE... [--commit SHA] [--repository OWNER/NAME] [--region R] [--yes] [--json]
+                         scan results as Security Hub findings: import, resolve the vanished, gate on HIGH
   package [--arch arm64|x86_64] [--out DIR] [--function NAME]... [--measure]
                          build the functions for Lambda: reproducible zips and target/lambda/manifest.json
   report (--from-file <input.json|dir> | --from-bucket <bucket> --date D) [--out FILE] [--json]
@@ -77,8 +88,12 @@ fn main() -> ExitCode {
         "approve" => review::run(moat_domain::records::Decision::Approved, rest),
         "reject" => review::run(moat_domain::records::Decision::Rejected, rest),
         "lockdown" => lockdown::run(rest),
+        "undo" => undo::run(rest),
         "fuzz" => fuzz::run(rest),
         "infra" => infra::run(rest),
+        "deny" => deny::run(rest),
+        "workflows" => workflows::run(rest),
+        "asff" => asff::run(rest),
         "package" => package::run(rest),
         "policy" => policy::run(rest),
         "report" => report::run(rest),

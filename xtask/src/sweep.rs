@@ -154,7 +154,7 @@ async fn targets(
         .collect())
 }
 
-async fn caller_account(config: &aws_config::SdkConfig) -> anyhow::Result<String> {
+pub(crate) async fn caller_account(config: &aws_config::SdkConfig) -> anyhow::Result<String> {
     let identity = aws_sdk_sts::Client::new(config)
         .get_caller_identity()
         .send()

@@ -1,9 +1,10 @@
 //! `cargo xtask test`: every test of the project, from a fresh clone.
 //!
 //! It installs what the tests need (moto, through `setup`), checks the
-//! Terraform offline (`infra check`, which installs checkov), installs
-//! chromium for the console test (`setup::ensure_chromium`), then runs the
-//! unit, adapter and end-to-end tests of the whole workspace in one `cargo
+//! Terraform offline (`infra check`, which installs checkov), checks the
+//! dependency tree (`deny`, cargo-deny offline) and the GitHub workflows
+//! (`workflows`: actionlint and zizmor), installs chromium for the console
+//! test (`setup::ensure_chromium`), then runs the unit, adapter and end-to-end tests of the whole workspace in one `cargo
 //! test`, so the SDK crates are built once with one feature set, and
 //! last runs every fuzz target briefly (`fuzz::smoke`).
 
@@ -11,12 +12,13 @@ use std::process::Command;
 
 use anyhow::bail;
 
-use crate::{fuzz, infra, setup};
+use crate::{deny, fuzz, infra, setup, workflows};
 
 const USAGE: &str = "\
 usage: cargo xtask test [ARGS]...
 
-installs moto (.moto-venv), runs `cargo xtask infra check`, then
+installs moto (.moto-venv), runs `cargo xtask infra check`, `cargo xtask deny`
+and `cargo xtask workflows`, then
 `cargo test --workspace ARGS` (ARGS go to cargo test unchanged), then a
 short run of every fuzz target (`cargo xtask fuzz`, 10 s each)
 ";
@@ -31,6 +33,8 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
     setup::ensure_moto()?;
     infra::check()?;
+    deny::check()?;
+    workflows::check()?;
     setup::ensure_chromium()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);

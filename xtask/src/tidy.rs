@@ -391,6 +391,45 @@ fn the_sweep_writes_its_map_results_where_the_report_reads_them() {
     );
 }
 
+/// The dashboard shows exactly the metrics the functions emit: the
+/// Terraform list of Moat's own metric names is `moat_domain::metrics`'s.
+#[test]
+fn the_dashboard_names_every_metric_the_functions_emit() {
+    let text = std::fs::read_to_string(root().join("infra/modules/central/monitoring.tf")).unwrap();
+    let block = text
+        .split("moat_metrics = {")
+        .nth(1)
+        .expect("monitoring.tf has a moat_metrics block");
+    let field = |name: &str| -> String {
+        let line = block
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{name} ")))
+            .unwrap();
+        line.split('=').nth(1).unwrap().trim().to_owned()
+    };
+    assert_eq!(
+        field("namespace"),
+        format!("\"{}\"", moat_domain::metrics::NAMESPACE)
+    );
+    assert_eq!(
+        field("dimension"),
+        format!("\"{}\"", moat_domain::metrics::FUNCTION_DIMENSION)
+    );
+    let names: BTreeSet<String> = field("names")
+        .trim_matches(['[', ']'])
+        .split(',')
+        .map(|name| name.trim().trim_matches('"').to_owned())
+        .collect();
+    let emitted: BTreeSet<String> = moat_domain::metrics::METRICS
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    assert_eq!(
+        names, emitted,
+        "monitoring.tf (left) and moat_domain::metrics (right)"
+    );
+}
+
 /// Every Rust file says what it is for in its first line.
 #[test]
 fn every_rust_file_opens_with_a_doc_comment() {
@@ -577,4 +616,74 @@ fn the_architecture_names_what_the_state_machines_retry() {
         documented, retried,
         "ARCHITECTURE.md's Retried line (left) and the ASL (right) disagree"
     );
+}
+
+/// Every `cargo xtask <command> --flag` a GitHub workflow runs names a
+/// command `main` dispatches, whose module's usage mentions the flag: a
+/// renamed command or flag breaks the test here, not the deployment.
+#[test]
+fn every_xtask_command_a_workflow_runs_exists_with_its_flags() {
+    let main = std::fs::read_to_string(root().join("xtask/src/main.rs")).unwrap();
+    let module_of = |command: &str| -> Option<String> {
+        let arm = main.split(&format!("\"{command}\" => ")).nth(1)?;
+        Some(arm.split("::").next()?.trim().to_owned())
+    };
+    let usage_of = |module: &str| -> String {
+        let source = std::fs::read_to_string(root().join(format!("xtask/src/{module}.rs")))
+            .unwrap_or_else(|error| panic!("xtask/src/{module}.rs: {error}"));
+        let usage = source
+            .split("const USAGE: &str = \"")
+            .nth(1)
+            .and_then(|rest| rest.split("\";").next())
+            .unwrap_or_else(|| panic!("xtask/src/{module}.rs has no `const USAGE`"));
+        usage.to_owned()
+    };
+    let dir = root().join(".github/workflows");
+    let mut calls = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        for line in text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+        {
+            for call in line.split("cargo xtask ").skip(1) {
+                // A command ends where the shell starts another one.
+                let call = call.split(['|', ';', '&']).next().unwrap_or_default();
+                let words: Vec<&str> = call.split_whitespace().collect();
+                calls.push((
+                    name.clone(),
+                    words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>(),
+                ));
+            }
+        }
+    }
+    assert!(
+        !calls.is_empty(),
+        "no workflow in {} runs cargo xtask",
+        dir.display()
+    );
+    for (file, words) in calls {
+        let command = words
+            .first()
+            .unwrap_or_else(|| panic!("{file}: `cargo xtask` alone"));
+        let module = module_of(command).unwrap_or_else(|| {
+            panic!("{file}: `cargo xtask {command}` is no command of xtask/src/main.rs")
+        });
+        let usage = usage_of(&module);
+        for flag in words.iter().filter(|word| word.starts_with("--")) {
+            let flag = flag.split('=').next().unwrap();
+            // `--regio` must not pass for `--region`: the flag ends where
+            // the usage's word ends.
+            let named = usage.match_indices(flag).any(|(at, _)| {
+                !usage[at + flag.len()..]
+                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            });
+            assert!(
+                named,
+                "{file}: `cargo xtask {command} {flag}`: xtask/src/{module}.rs's usage has no {flag}"
+            );
+        }
+    }
 }

@@ -26,7 +26,11 @@ const COMMANDS: &[&[&str]] = &[
     &["reject"],
     &["lockdown"],
     &["sweep"],
+    &["undo"],
     &["report"],
+    &["deny"],
+    &["workflows"],
+    &["asff"],
 ];
 
 fn xtask(words: &[&str], last: &str) -> Output {

@@ -20,5 +20,6 @@ pub mod report;
 pub mod security_hub;
 pub mod snapshot;
 pub mod sweep;
+pub mod undo;
 
 pub use error::{Error, ErrorType};
