@@ -150,7 +150,7 @@ async fn a_sweep_fixes_violations_no_event_reported_and_a_second_sweep_changes_n
     // hand since: the sweep must resolve it.
     let records = DynamoRecords::new(
         &moat_aws::Aws::from_sdk_config(stage.stack.config.clone()),
-        &stage.spec_records_table(),
+        stage.spec_records_table(),
     );
     let left_open = open_finding(&groups["fixed-by-hand"]);
     records
