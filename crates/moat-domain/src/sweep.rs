@@ -239,12 +239,16 @@ pub struct SweepItem {
     pub open_findings: bool,
 }
 
-/// A remediation execution a sweep starts: its name and its input.
+/// A remediation execution a sweep starts: its name and its input, and
+/// whether the sweep waits for it. It waits for those that end on their
+/// own, which paces the sweep to what the account's functions can take;
+/// one that asks a person (a review) may wait a day, and is only started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SweepStart {
     pub name: String,
     pub input: serde_json::Value,
+    pub waits: bool,
 }
 
 /// How a sweep judges.
@@ -291,7 +295,8 @@ pub fn judge(
         judged_at,
     };
     let input = serde_json::json!({ SWEEP_INPUT_KEY: finding });
-    (line, Some(SweepStart { name, input }))
+    let waits = !evaluation.needs_review();
+    (line, Some(SweepStart { name, input, waits }))
 }
 
 /// What follows from a verdict, and whether a remediation execution runs
@@ -473,6 +478,7 @@ mod tests {
         assert_eq!(line.action, SweepAction::RemediationStarted);
         let start = start.expect("a remediation starts");
         assert_eq!(start.name, "sweep-1-sg-1");
+        assert!(start.waits, "a remediation with no review is waited for");
         let finding = SweepFinding::from_input(&start.input).unwrap().unwrap();
         assert_eq!(finding.request_id, start.name);
         assert_eq!(finding.group_id, "sg-1");

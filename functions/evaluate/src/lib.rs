@@ -311,12 +311,14 @@ pub struct Batch {
 }
 
 /// What a batch's judgement hands back: a line per group, and the
-/// remediation executions to start.
+/// remediation executions to start: those the batch waits for (they end
+/// on their own) and those it only starts (they ask a person).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchJudgement {
     pub lines: Vec<SweepLine>,
-    pub starts: Vec<SweepStart>,
+    pub remediations: Vec<SweepStart>,
+    pub reviews: Vec<SweepStart>,
 }
 
 /// The function's entry point: a sweep's batch (it has `Items`) or one
@@ -351,17 +353,23 @@ pub async fn judge_batch<S: PolicySource>(
     let now = (deps.clock)();
     let mut judged = BatchJudgement {
         lines: Vec::with_capacity(batch.items.len()),
-        starts: Vec::new(),
+        remediations: Vec::new(),
+        reviews: Vec::new(),
     };
     for item in &batch.items {
         let (line, start) = sweep::judge(&loaded.policy, item, &batch.options, now);
         judged.lines.push(line);
-        judged.starts.extend(start);
+        match start {
+            Some(start) if start.waits => judged.remediations.push(start),
+            Some(start) => judged.reviews.push(start),
+            None => {}
+        }
     }
     tracing::info!(
         sweep_id = %batch.options.sweep_id,
         groups = batch.items.len(),
-        starts = judged.starts.len(),
+        remediations = judged.remediations.len(),
+        reviews = judged.reviews.len(),
         policy_version = %loaded.policy.version(),
         "judged a sweep batch"
     );

@@ -241,11 +241,12 @@ async fn a_sweep_batch_is_judged_per_group_and_says_what_to_start() {
     let actions: Vec<_> = judged.lines.iter().map(|line| line.action).collect();
     use moat_domain::sweep::SweepAction::*;
     assert_eq!(actions, [RemediationStarted, Compliant, Resolved]);
-    assert_eq!(judged.starts.len(), 2);
+    assert_eq!(judged.remediations.len(), 2);
+    assert!(judged.reviews.is_empty());
     assert!(
-        judged.starts[0].name.starts_with("sweep-7-sg-"),
+        judged.remediations[0].name.starts_with("sweep-7-sg-"),
         "{}",
-        judged.starts[0].name
+        judged.remediations[0].name
     );
 }
 

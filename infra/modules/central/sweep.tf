@@ -75,6 +75,23 @@ resource "aws_iam_role_policy" "sweep" {
         Resource = aws_sfn_state_machine.remediation.arn
       },
       {
+        # A batch waits for the remediations it starts (startExecution.sync:2),
+        # which Step Functions does by describing them and, when the batch
+        # gives up, stopping them ("IAM policies for running nested
+        # executions").
+        Sid      = "FollowRemediations"
+        Effect   = "Allow"
+        Action   = ["states:DescribeExecution", "states:StopExecution"]
+        Resource = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.stack.stateMachine}:*"
+      },
+      {
+        # .sync waits through the rule Step Functions manages for it.
+        Sid      = "ManagedRuleForNestedExecutions"
+        Effect   = "Allow"
+        Action   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+        Resource = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+      },
+      {
         # The Distributed Map runs each batch as a child execution of this
         # state machine, and follows and stops them (Step Functions, "IAM
         # policies for using Distributed Map states"). A child's ARN is

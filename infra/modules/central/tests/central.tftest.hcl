@@ -288,10 +288,13 @@ run "central_region" {
   assert {
     condition = alltrue(flatten([
       for statement in jsondecode(aws_iam_role_policy.sweep.policy).Statement : [
-        for arn in flatten([statement.Resource]) : startswith(arn, "arn:aws:states:us-east-1:111111111111:execution:moat-sweep")
+        for arn in flatten([statement.Resource]) : (
+          startswith(arn, "arn:aws:states:us-east-1:111111111111:execution:moat-sweep")
+          || arn == "arn:aws:states:us-east-1:111111111111:execution:moat-remediation:*"
+        )
       ] if anytrue([for a in flatten([statement.Action]) : contains(["states:DescribeExecution", "states:StopExecution"], a)])
     ]))
-    error_message = "The sweep's role may follow and stop its own executions only."
+    error_message = "The sweep's role may follow and stop its own executions and the remediations it waits for, nothing else."
   }
 
   assert {
