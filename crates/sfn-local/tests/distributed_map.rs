@@ -579,4 +579,21 @@ async fn the_endpoint_lists_map_runs_and_their_child_executions() {
     assert_eq!(child.status(), &Status::Succeeded);
     let output: Value = serde_json::from_str(child.output().unwrap()).unwrap();
     assert!(output["n"] == 2 || output["n"] == 1, "{output}");
+    let history = client
+        .get_execution_history()
+        .execution_arn(child.execution_arn())
+        .send()
+        .await
+        .unwrap();
+    let types: Vec<&str> = history
+        .events()
+        .iter()
+        .map(|e| e.r#type().as_str())
+        .collect();
+    assert_eq!(
+        types.first(),
+        Some(&"ExecutionStarted"),
+        "a child's own history: {types:?}"
+    );
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"), "{types:?}");
 }

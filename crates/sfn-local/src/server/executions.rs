@@ -300,11 +300,17 @@ pub(super) fn history(service: &Service, body: &Body) -> Reply {
         .execution(body.required("executionArn")?)?
         .control
         .clone();
+    history_page(&control.events(), body)
+}
+
+/// One page of `events` in `GetExecutionHistory`'s shape, as `body` asks
+/// (order, page size, execution data), for an execution or a Map Run's
+/// child.
+pub(super) fn history_page(events: &[HistoryEvent], body: &Body) -> Reply {
     let reverse = body.boolean("reverseOrder")?.unwrap_or(false);
     let with_data = body.boolean("includeExecutionData")?.unwrap_or(true);
     let size = page_size(body, 100, 1000)?;
-    let mut events: Vec<(u64, Value)> = control
-        .events()
+    let mut events: Vec<(u64, Value)> = events
         .iter()
         .map(|e| (e.id, api_event(e, with_data)))
         .collect();

@@ -156,6 +156,32 @@ pub(super) fn describe_child(service: &Service, body: &Body) -> Reply {
     Ok(reply)
 }
 
+/// `GetExecutionHistory` of a child execution: its own history.
+pub(super) fn child_history(service: &Service, body: &Body) -> Reply {
+    let arn = body.required("executionArn")?;
+    let controls: Vec<_> = service
+        .registry()
+        .executions
+        .values()
+        .map(|entry| entry.control.clone())
+        .collect();
+    let child = controls
+        .iter()
+        .flat_map(|c| c.map_runs())
+        .find_map(|run| {
+            run.children
+                .into_iter()
+                .find(|c| c.description.execution_arn == arn)
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                "ExecutionDoesNotExist",
+                format!("Execution Does Not Exist: '{arn}'"),
+            )
+        })?;
+    super::executions::history_page(&child.events, body)
+}
+
 /// A child as `ListExecutions` lists it.
 fn child_item(child: &ExecutionResult, map_run: &str) -> Value {
     let d = &child.description;

@@ -103,6 +103,9 @@ impl Service {
             "ListExecutions" => executions::list(self, body),
             "ListMapRuns" => map_runs::list(self, body),
             "DescribeMapRun" => map_runs::describe(self, body),
+            "GetExecutionHistory" if map_runs::names_child(body) => {
+                map_runs::child_history(self, body)
+            }
             "GetExecutionHistory" => executions::history(self, body),
             "StopExecution" => executions::stop(self, body).await,
             "RedriveExecution" => executions::redrive(self, body),
