@@ -9,8 +9,9 @@
 //! put into the message.
 
 use chrono::{DateTime, Utc};
+use moat_aws::fencing::standing_of;
 use moat_aws::publish::{Published, Publisher, publish_once};
-use moat_aws::records::PublishClaims;
+use moat_aws::records::{ActiveRegions, PublishClaims};
 use moat_domain::ErrorType;
 use moat_domain::metrics::{ESCALATED, Metrics};
 use moat_domain::notification::{Escalation, EscalationCause, escalation_notice};
@@ -67,31 +68,57 @@ moat_aws::lambda_diagnostic!(Error);
 /// What escalate needs, built once per cold start.
 #[derive(Debug)]
 pub struct Deps<C, P> {
-    /// The publish claims that keep an escalation to one message.
+    /// The publish claims that keep an escalation to one message, and the
+    /// active-region record.
     pub claims: C,
     pub publisher: P,
     pub topic_arn: String,
+    /// The region this function runs in, which the fence is checked for.
+    pub region: String,
     pub clock: fn() -> DateTime<Utc>,
 }
 
+/// What escalate did: the message, or nothing in a passive region, whose
+/// escalations the active region sends for the same change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalated {
+    #[serde(flatten)]
+    pub published: Option<Published>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed_while_passive: bool,
+}
+
 /// The step's own metric: an escalation published (not a repeat).
-pub fn count(outcome: &Result<Published, Error>, metrics: &mut Metrics) {
-    if let Ok(published) = outcome {
+pub fn count(outcome: &Result<Escalated, Error>, metrics: &mut Metrics) {
+    if let Ok(Escalated {
+        published: Some(published),
+        ..
+    }) = outcome
+    {
         metrics.set(ESCALATED, f64::from(u8::from(!published.deduplicated)));
     }
 }
 
-pub async fn handler<C: PublishClaims, P: Publisher>(
+pub async fn handler<C: PublishClaims + ActiveRegions, P: Publisher>(
     deps: &Deps<C, P>,
     event: lambda_runtime::LambdaEvent<Input>,
-) -> Result<Published, Error> {
+) -> Result<Escalated, Error> {
     escalate(deps, &event.payload).await
 }
 
-pub async fn escalate<C: PublishClaims, P: Publisher>(
+pub async fn escalate<C: PublishClaims + ActiveRegions, P: Publisher>(
     deps: &Deps<C, P>,
     input: &Input,
-) -> Result<Published, Error> {
+) -> Result<Escalated, Error> {
+    let standing = Box::pin(standing_of(&deps.claims, &deps.region)).await?;
+    if !standing.may_act() {
+        tracing::info!(kind = ?input.kind, execution_arn = %input.execution_arn, "observed while passive; not escalated");
+        return Ok(Escalated {
+            published: None,
+            observed_while_passive: true,
+        });
+    }
     let escalation = escalation_from(input, (deps.clock)())?;
     let notice = escalation_notice(&escalation);
     let published = publish_once(
@@ -110,7 +137,10 @@ pub async fn escalate<C: PublishClaims, P: Publisher>(
         deduplicated = published.deduplicated,
         "escalated"
     );
-    Ok(published)
+    Ok(Escalated {
+        published: Some(published),
+        observed_while_passive: false,
+    })
 }
 
 /// Reads what is known from the state. A failure may come from any step,

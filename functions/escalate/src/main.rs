@@ -14,7 +14,9 @@ async fn main() -> Result<(), Error> {
     let table = required_env(env::TABLE)?;
     let topic_arn = required_env(env::ESCALATION_TOPIC_ARN)?;
     let aws = Aws::load().await;
+    let region = aws.region().ok_or("AWS_REGION is not set")?;
     let deps = Deps {
+        region,
         claims: DynamoRecords::new(&aws, table),
         publisher: SnsPublisher::new(&aws),
         topic_arn,

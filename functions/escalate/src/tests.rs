@@ -14,6 +14,7 @@ fn deps() -> Deps<MemoryRecords, MemoryPublisher> {
         claims: MemoryRecords::default(),
         publisher: MemoryPublisher::default(),
         topic_arn: "arn:aws:sns:us-east-1:123456789012:moat-escalations".into(),
+        region: "us-east-1".into(),
         clock: || "2026-11-20T09:15:00Z".parse().unwrap(),
     }
 }
@@ -73,7 +74,7 @@ async fn a_retried_escalation_goes_out_once() {
     let again = escalate(&deps, &input(Kind::Failure, lambda_failure_state()))
         .await
         .unwrap();
-    assert!(again.deduplicated);
+    assert!(again.published.unwrap().deduplicated);
     assert_eq!(deps.publisher.published().len(), 1);
 }
 
@@ -92,6 +93,8 @@ async fn a_rejected_policy_is_escalated_once_per_version() {
     assert!(
         escalate(&deps, &other_execution)
             .await
+            .unwrap()
+            .published
             .unwrap()
             .deduplicated
     );
@@ -199,4 +202,23 @@ fn the_waiting_state_payload_reads_as_an_input() {
         serde_json::from_value::<Kind>(json!("reviewExpired")).unwrap(),
         Kind::ReviewExpired
     );
+}
+
+#[tokio::test]
+async fn a_passive_region_escalates_nothing() {
+    use moat_aws::records::ActiveRegions;
+    let deps = deps();
+    let moved = moat_domain::fencing::next(
+        None,
+        "us-west-2",
+        "failover",
+        "2026-11-20T09:00:00Z".parse().unwrap(),
+    );
+    deps.claims.put_active_region(&moved).await.unwrap();
+    let escalated = escalate(&deps, &input(Kind::Failure, lambda_failure_state()))
+        .await
+        .unwrap();
+    assert!(escalated.observed_while_passive);
+    assert!(escalated.published.is_none());
+    assert!(deps.publisher.published().is_empty());
 }
