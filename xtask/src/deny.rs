@@ -163,33 +163,13 @@ fn error_count(lines: &str) -> usize {
 /// Installs the pinned cargo-deny into `.tools/cargo-deny` unless it is
 /// already there, and returns its `bin` directory.
 fn ensure_cargo_deny(root: &Path) -> anyhow::Result<PathBuf> {
-    let install_root = root.join(CARGO_DENY_ROOT);
-    let bin = install_root.join("bin");
-    let wanted = format!("cargo-deny {CARGO_DENY_VERSION}");
-    let installed = Command::new(bin.join("cargo-deny"))
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == wanted);
-    if installed {
-        eprintln!("deny: {wanted} already installed in {CARGO_DENY_ROOT}");
-        return Ok(bin);
-    }
-    eprint!("deny: installing {wanted} into {CARGO_DENY_ROOT} (cargo install --locked) ... ");
-    let started = Instant::now();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["install", "--quiet", "--locked", "cargo-deny", "--version"])
-        .arg(CARGO_DENY_VERSION)
-        .arg("--root")
-        .arg(&install_root)
-        .status()
-        .context("starting cargo install")?;
-    if !status.success() {
-        eprintln!("failed");
-        bail!("cargo install cargo-deny {CARGO_DENY_VERSION} failed: {status}");
-    }
-    eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
-    Ok(bin)
+    let tool = crate::setup::CargoTool {
+        name: "cargo-deny",
+        version: CARGO_DENY_VERSION,
+        root: CARGO_DENY_ROOT,
+        asked_by: "deny",
+    };
+    crate::setup::ensure_cargo_tool(root, &tool)
 }
 
 #[cfg(test)]

@@ -214,33 +214,13 @@ fn has_nightly(list: &str) -> bool {
 /// Installs the pinned cargo-fuzz into `.tools/cargo-fuzz` unless it is
 /// already there, and returns its `bin` directory.
 fn ensure_cargo_fuzz(root: &Path) -> anyhow::Result<PathBuf> {
-    let install_root = root.join(CARGO_FUZZ_ROOT);
-    let bin = install_root.join("bin");
-    let wanted = format!("cargo-fuzz {CARGO_FUZZ_VERSION}");
-    let installed = Command::new(bin.join("cargo-fuzz"))
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == wanted);
-    if installed {
-        eprintln!("fuzz: {wanted} already installed in {CARGO_FUZZ_ROOT}");
-        return Ok(bin);
-    }
-    eprint!("fuzz: installing {wanted} into {CARGO_FUZZ_ROOT} (cargo install --locked) ... ");
-    let started = Instant::now();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["install", "--quiet", "--locked", "cargo-fuzz", "--version"])
-        .arg(CARGO_FUZZ_VERSION)
-        .arg("--root")
-        .arg(&install_root)
-        .status()
-        .context("starting cargo install")?;
-    if !status.success() {
-        eprintln!("failed");
-        bail!("cargo install cargo-fuzz {CARGO_FUZZ_VERSION} failed: {status}");
-    }
-    eprintln!("done in {}", elapsed(started.elapsed()));
-    Ok(bin)
+    let tool = crate::setup::CargoTool {
+        name: "cargo-fuzz",
+        version: CARGO_FUZZ_VERSION,
+        root: CARGO_FUZZ_ROOT,
+        asked_by: "fuzz",
+    };
+    crate::setup::ensure_cargo_tool(root, &tool)
 }
 
 /// One target's run.

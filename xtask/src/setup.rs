@@ -185,3 +185,53 @@ pub(crate) fn run_checked(command: &mut Command) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A cargo-installed tool the project pins: its crate (which is also its
+/// binary), version, and install root under the workspace.
+pub(crate) struct CargoTool {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// Relative to the workspace root, e.g. `.tools/cargo-fuzz`.
+    pub root: &'static str,
+    /// The command that asks for it, which prefixes its messages.
+    pub asked_by: &'static str,
+}
+
+/// Installs `tool` with `cargo install --locked` into its root under
+/// `workspace` unless that version is there already, and returns the
+/// root's `bin` directory.
+pub(crate) fn ensure_cargo_tool(
+    workspace: &Path,
+    tool: &CargoTool,
+) -> anyhow::Result<std::path::PathBuf> {
+    let install_root = workspace.join(tool.root);
+    let bin = install_root.join("bin");
+    let (name, version, asked_by) = (tool.name, tool.version, tool.asked_by);
+    let wanted = format!("{name} {version}");
+    let installed = Command::new(bin.join(name))
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == wanted);
+    if installed {
+        eprintln!("{asked_by}: {wanted} already installed in {}", tool.root);
+        return Ok(bin);
+    }
+    eprint!(
+        "{asked_by}: installing {wanted} into {} (cargo install --locked) ... ",
+        tool.root
+    );
+    let started = std::time::Instant::now();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["install", "--quiet", "--locked", name, "--version", version])
+        .arg("--root")
+        .arg(&install_root)
+        .status()
+        .context("starting cargo install")?;
+    if !status.success() {
+        eprintln!("failed");
+        bail!("cargo install {name} {version} failed: {status}");
+    }
+    eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(bin)
+}
