@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_ec2 as ec2;
 use aws_sdk_sfn::types::ExecutionStatus;
 use local_stack::changes::{Actor, Changes, Opening};
 use local_stack::faults::{Fault, FaultProxy};
@@ -93,22 +92,11 @@ impl Stage<'_> {
     }
 
     async fn ingress(&self, group_id: &str) -> usize {
-        let rules = ec2::Client::new(&self.stack.config)
-            .describe_security_group_rules()
-            .filters(
-                ec2::types::Filter::builder()
-                    .name("group-id")
-                    .values(group_id)
-                    .build(),
-            )
-            .send()
+        Changes::undelivered(&self.stack.config, ACCOUNT)
+            .ingress_rule_ids(group_id)
             .await
-            .unwrap();
-        rules
-            .security_group_rules()
-            .iter()
-            .filter(|rule| rule.is_egress() == Some(false))
-            .count()
+            .unwrap()
+            .len()
     }
 }
 
@@ -403,22 +391,7 @@ async fn one_sweep_covers_two_accounts_through_the_member_role() {
         + &name;
     let done = endpoint.wait(&arn, PATIENCE).await.unwrap();
     assert_eq!(*done.status(), ExecutionStatus::Succeeded, "{done:?}");
-    let rules = ec2::Client::new(&member)
-        .describe_security_group_rules()
-        .filters(
-            ec2::types::Filter::builder()
-                .name("group-id")
-                .values(&member_group)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let ingress = rules
-        .security_group_rules()
-        .iter()
-        .filter(|r| r.is_egress() == Some(false))
-        .count();
+    let ingress = changes.ingress_rule_ids(&member_group).await.unwrap().len();
     assert_eq!(
         ingress, 0,
         "the member account's group is fixed through the member role"

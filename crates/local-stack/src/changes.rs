@@ -380,6 +380,38 @@ impl Changes {
         Ok(())
     }
 
+    /// The group's rules in EC2 now, both directions: what a test reads
+    /// back to see what Moat (or nobody) changed.
+    pub async fn rules_of(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<ec2_sdk::types::SecurityGroupRule>, Error> {
+        let output = self
+            .ec2
+            .describe_security_group_rules()
+            .filters(
+                ec2_sdk::types::Filter::builder()
+                    .name("group-id")
+                    .values(group_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| self.error("DescribeSecurityGroupRules", error))?;
+        Ok(output.security_group_rules.unwrap_or_default())
+    }
+
+    /// The ids of the group's ingress rules now.
+    pub async fn ingress_rule_ids(&self, group_id: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .rules_of(group_id)
+            .await?
+            .into_iter()
+            .filter(|rule| rule.is_egress == Some(false))
+            .filter_map(|rule| rule.security_group_rule_id)
+            .collect())
+    }
+
     fn error(&self, operation: &'static str, error: impl std::error::Error) -> Error {
         crate::aws_error(operation, &self.region, error)
     }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2 as ec2;
 use local_stack::changes::{Actor, Changes, Made, Opening};
 use local_stack::endpoint::Endpoint;
 use local_stack::pipeline::PipelineOptions;
@@ -52,26 +51,6 @@ async fn open_ssh(changes: &Changes, vpc: &str, name: &str) -> Made {
         )
         .await
         .unwrap()
-}
-
-async fn ingress_rule_ids(stack: &RegionStack, group_id: &str) -> Vec<String> {
-    let rules = ec2::Client::new(&stack.config)
-        .describe_security_group_rules()
-        .filters(
-            ec2::types::Filter::builder()
-                .name("group-id")
-                .values(group_id)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    rules
-        .security_group_rules()
-        .iter()
-        .filter(|rule| rule.is_egress() == Some(false))
-        .filter_map(|rule| rule.security_group_rule_id().map(str::to_owned))
-        .collect()
 }
 
 /// Waits until the execution waits for its review.
@@ -183,18 +162,23 @@ async fn a_review_is_approved_rejected_or_expires_and_only_approval_revokes() {
     assert_eq!(ended[2].1.as_deref(), Some("ReviewExpired"));
 
     assert!(
-        ingress_rule_ids(&stack, &approved.group_id)
+        changes
+            .ingress_rule_ids(&approved.group_id)
             .await
+            .unwrap()
             .is_empty(),
         "approval revokes"
     );
     assert_eq!(
-        ingress_rule_ids(&stack, &rejected.group_id).await,
+        changes.ingress_rule_ids(&rejected.group_id).await.unwrap(),
         rejected.rule_ids,
         "rejection keeps"
     );
     assert_eq!(
-        ingress_rule_ids(&stack, &unanswered.group_id).await,
+        changes
+            .ingress_rule_ids(&unanswered.group_id)
+            .await
+            .unwrap(),
         unanswered.rule_ids
     );
 

@@ -72,19 +72,9 @@ async fn a_preview_judges_every_group_against_the_file_and_changes_nothing() {
             .iter()
             .any(|f| f.policy_rule_id == "postgres-wide")
     );
-    let rules = aws_sdk_ec2::Client::new(&stack.config)
-        .describe_security_group_rules()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-id")
-                .values(&group)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let rules = changes.rules_of(&group).await.unwrap();
     assert_eq!(
-        rules.security_group_rules().len(),
+        rules.len(),
         2,
         "a preview changes nothing (ingress + default egress)"
     );

@@ -26,20 +26,12 @@ fn the_command_line_names_one_remediation_and_a_real_date() {
     assert!(error.to_string().contains("--exempt-until soon"), "{error}");
 }
 
-async fn ingress(config: &aws_config::SdkConfig, group: &str) -> Vec<String> {
-    let rules = ec2::Client::new(config)
-        .describe_security_group_rules()
-        .filters(
-            ec2::types::Filter::builder()
-                .name("group-id")
-                .values(group)
-                .build(),
-        )
-        .send()
+/// The group's ingress rules now, as `protocol:from port`.
+async fn ingress(changes: &Changes, group: &str) -> Vec<String> {
+    changes
+        .rules_of(group)
         .await
-        .unwrap();
-    rules
-        .security_group_rules()
+        .unwrap()
         .iter()
         .filter(|rule| rule.is_egress() == Some(false))
         .map(|rule| {
@@ -82,10 +74,7 @@ async fn a_remediation_is_undone_from_its_backup_once_and_moat_leaves_it() {
         fixed.description.status,
         sfn_local::ExecutionStatus::Succeeded
     );
-    assert!(
-        ingress(&stack.config, &group).await.is_empty(),
-        "remediated"
-    );
+    assert!(ingress(&changes, &group).await.is_empty(), "remediated");
 
     let mut request = Request {
         execution: Some(fixed.description.execution_arn.clone()),
@@ -102,7 +91,7 @@ async fn a_remediation_is_undone_from_its_backup_once_and_moat_leaves_it() {
         "{refused:#}"
     );
     assert!(
-        ingress(&stack.config, &group).await.is_empty(),
+        ingress(&changes, &group).await.is_empty(),
         "nothing restored"
     );
 
@@ -110,7 +99,7 @@ async fn a_remediation_is_undone_from_its_backup_once_and_moat_leaves_it() {
     let done = undo(&stack.config, &sfn_config, &request).await.unwrap();
     assert!(done.applied);
     assert_eq!(
-        ingress(&stack.config, &group).await,
+        ingress(&changes, &group).await,
         ["tcp:Some(22)"],
         "exactly the revoked rule is back"
     );
@@ -137,7 +126,7 @@ async fn a_remediation_is_undone_from_its_backup_once_and_moat_leaves_it() {
         again.description.status,
         sfn_local::ExecutionStatus::Succeeded
     );
-    assert_eq!(ingress(&stack.config, &group).await.len(), 1, "left alone");
+    assert_eq!(ingress(&changes, &group).await.len(), 1, "left alone");
 
     let second = undo(&stack.config, &sfn_config, &request).await.unwrap();
     assert!(
