@@ -8,15 +8,14 @@
 //! attacker-controlled input is text, not markup.
 //!
 //! The tests need Debian's `chromium` at /usr/bin/chromium (`cargo xtask
-//! setup` installs it) and fail without it. Every Chromium process is a
-//! child of the test, killed by its PID if it outlives its time limit.
+//! setup` installs it) and fail without it. Chromium runs through
+//! `local_aws::chromium`, the runner every page test shares.
 //!
 //! `SFN_LOCAL_CONSOLE_PNG=<path>` also writes the screenshot test's
 //! picture there; `docs/console.png` is made that way.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -28,7 +27,6 @@ use sfn_local::{ExecutorConfig, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sfn-local";
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// What the risky execution's input carries: markup that would change the
 /// page's title if the console let it run.
 const HOSTILE_NOTE: &str = "<script>document.title='pwned'</script>";
@@ -178,64 +176,24 @@ async fn until_waiting(client: &Client, execution: &str) {
     panic!("{execution} never entered its Wait state");
 }
 
-/// A fresh, empty Chromium profile directory for one run.
-fn profile_dir() -> PathBuf {
+/// A fresh, empty directory for one test's files.
+fn scratch_dir() -> PathBuf {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("sfn-local-console-{}-{run}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a profile directory");
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
     dir
 }
 
-/// Runs headless Chromium with `args` after the flags every run needs,
-/// and gives its standard output. Fails the test, naming how to install
-/// it, when Chromium is missing.
-async fn chromium(args: &[&str]) -> String {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: the console tests need Debian's chromium; \
-         run `cargo xtask setup` (or `apt-get install chromium`)"
-    );
-    let profile = profile_dir();
-    let mut command = tokio::process::Command::new(CHROMIUM);
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = command.spawn().expect("chromium starts");
-    let pid = child.id();
-    // Dropping the child on the timeout kills it, by its PID.
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("chromium (pid {pid:?}) ran over two minutes: {args:?}"))
-        .expect("chromium's output");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        output.status.success(),
-        "chromium {args:?} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8")
-}
-
-/// The DOM of a page after Chromium rendered it.
+/// The DOM of a page after headless Chromium rendered it
+/// (`local_aws::chromium`, which names how to install a missing browser).
 async fn dom(url: &str) -> String {
-    chromium(&["--dump-dom", url]).await
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || local_aws::chromium::dump_dom(&url))
+        .await
+        .expect("the chromium run")
+        .unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// The box of a state in the diagram, with its outcome's class.
@@ -372,16 +330,14 @@ async fn an_unknown_execution_is_a_404_page_that_names_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_screenshot_of_an_execution_page_is_a_png() {
     let scene = Scene::new().await;
-    let dir = profile_dir();
+    let dir = scratch_dir();
     let png = dir.join("console.png");
     let url = scene.execution_url(&scene.risky);
-    chromium(&[
-        &format!("--screenshot={}", png.display()),
-        "--window-size=1280,900",
-        "--hide-scrollbars",
-        &url,
-    ])
-    .await;
+    let shot = png.clone();
+    tokio::task::spawn_blocking(move || local_aws::chromium::screenshot(&url, &shot, (1280, 900)))
+        .await
+        .expect("the chromium run")
+        .unwrap_or_else(|error| panic!("{error}"));
     let bytes = std::fs::read(&png).expect("the screenshot");
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(
