@@ -311,27 +311,9 @@ const MEMBER: &str = "111111111111";
 const MEMBER_ROLE: &str = "moat-member";
 
 async fn member_config(central: &aws_config::SdkConfig) -> aws_config::SdkConfig {
-    let assumed = aws_sdk_sts::Client::new(central)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"))
-        .role_session_name("moat-sweep-test")
-        .send()
+    local_stack::assumed_config(central, MEMBER, MEMBER_ROLE, "moat-sweep-test")
         .await
-        .unwrap();
-    let credentials = assumed.credentials.unwrap();
-    let credentials = aws_credential_types::Credentials::new(
-        credentials.access_key_id,
-        credentials.secret_access_key,
-        Some(credentials.session_token),
-        None,
-        "moat-sweep-test-member",
-    );
-    central
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-        )
-        .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,8 +34,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use local_aws::Moto;
 use local_stack::changes::{Changes, Made};
 use local_stack::demo::{self, Scenario, Site};
@@ -1343,30 +1341,16 @@ async fn execution_steps(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Vec<
         .unwrap_or_default()
 }
 
-/// The member account's SDK configuration: an assumed role in it, which
-/// moto (like AWS) answers with that account's credentials.
+/// The member account's SDK configuration: an assumed role in it.
 async fn member_config(central: &aws_config::SdkConfig) -> aws_config::SdkConfig {
-    let assumed = aws_sdk_sts::Client::new(central)
-        .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{MEMBER_ACCOUNT}:role/{MEMBER_ADMIN_ROLE}"
-        ))
-        .role_session_name("moat-terraform-apply-test")
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("AssumeRole into the member account: {error:?}"));
-    let credentials = assumed.credentials.expect("AssumeRole returns credentials");
-    let credentials = Credentials::new(
-        credentials.access_key_id,
-        credentials.secret_access_key,
-        Some(credentials.session_token),
-        None,
-        "moat-terraform-apply-member",
-    );
-    central
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .build()
+    local_stack::assumed_config(
+        central,
+        MEMBER_ACCOUNT,
+        MEMBER_ADMIN_ROLE,
+        "moat-terraform-apply-test",
+    )
+    .await
+    .unwrap_or_else(|error| panic!("AssumeRole into the member account: {error}"))
 }
 
 /// The primary region's executor: Moat's six functions, each started

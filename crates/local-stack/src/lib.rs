@@ -27,6 +27,50 @@ use serde_json::Value;
 pub use moat_stack::StackSpec;
 pub use provision::Resources;
 
+/// An SDK configuration for `account`, reached from `central` by assuming
+/// `role` there, as Moat reaches member accounts; moto, like AWS, answers
+/// with that account's credentials. `session` names the session.
+pub async fn assumed_config(
+    central: &SdkConfig,
+    account: &str,
+    role: &str,
+    session: &str,
+) -> Result<SdkConfig, Error> {
+    let assumed = aws_sdk_sts::Client::new(central)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
+        .role_session_name(session)
+        .send()
+        .await
+        .map_err(|error| {
+            let region = central
+                .region()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            aws_error("AssumeRole", &region, error)
+        })?;
+    let Some(credentials) = assumed.credentials else {
+        return Err(Error::Aws {
+            operation: "AssumeRole",
+            region: String::new(),
+            message: format!("no credentials for {account}/{role}"),
+        });
+    };
+    let credentials = aws_credential_types::Credentials::new(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        Some(credentials.session_token),
+        None,
+        "moat-local-assumed-role",
+    );
+    Ok(central
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .build())
+}
+
 /// moto's account: every resource lives in it.
 pub const ACCOUNT: &str = "123456789012";
 
