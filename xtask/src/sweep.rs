@@ -121,7 +121,7 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
                 let lines = preview(&config, &request, path, &targets).await?;
                 print_preview(&lines, request.json)
             }
-            None => start(&config, &config, &request, &targets).await,
+            None => start(&config, &request, &targets).await,
         }
     })
 }
@@ -263,15 +263,13 @@ fn print_preview(lines: &[SweepLine], json: bool) -> anyhow::Result<()> {
 }
 
 /// Prints the plan and, with `--yes` or `--dry-run`, starts the sweep;
-/// with `--wait`, follows it to its end. EC2 and STS go through `config`,
-/// Step Functions through `sfn_config`.
+/// with `--wait`, follows it to its end, all through Step Functions at
+/// `sfn_config`.
 pub(crate) async fn start(
-    config: &aws_config::SdkConfig,
     sfn_config: &aws_config::SdkConfig,
     request: &Request,
     targets: &[(String, String)],
 ) -> anyhow::Result<()> {
-    let _ = config;
     let client = Client::new(sfn_config);
     let machine = match &request.state_machine {
         Some(machine) => machine.clone(),

@@ -110,9 +110,7 @@ async fn a_dry_run_sweep_is_started_followed_and_fixes_nothing() {
         ..Request::default()
     };
     let targets = vec![(ACCOUNT.to_owned(), stack.region().to_owned())];
-    start(&stack.config, &sfn_config, &request, &targets)
-        .await
-        .unwrap();
+    start(&sfn_config, &request, &targets).await.unwrap();
     let listed = pipeline
         .endpoint()
         .client()
