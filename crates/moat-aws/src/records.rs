@@ -6,10 +6,17 @@
 //! |-----------------|-----------------------|----------------------|
 //! | backup          | `GROUP#<group id>`    | `BACKUP#<event id>`  |
 //! | audit record    | `GROUP#<group id>`    | `AUDIT#<event id>`   |
+//! | observation     | `GROUP#<group id>`    | `OBSERVED#<event id>`|
 //! | publish claim   | `CLAIM#<dedup key>`   | `CLAIM`              |
 //! | open findings   | `GROUP#<group id>`    | `FINDINGS`           |
 //! | sweep summary   | `SWEEP#<sweep id>`    | `SUMMARY`            |
 //! | active region   | `ACTIVE_REGION`       | `RECORD`             |
+//!
+//! An observation is the audit record of a passive region, which saw the
+//! change and did nothing. It has a key of its own because the table is
+//! global and both regions see every change: under one key, replication's
+//! last writer wins, and a passive region's record arriving after the
+//! active one's would erase what was revoked.
 //!
 //! One partition per group keeps a group's whole history in one `Query`.
 //! Records are stored as a JSON document in `record`, so the table never
@@ -81,6 +88,8 @@ pub trait Records {
     /// retry or a duplicate delivery never erases what was revoked.
     fn put_audit(&self, record: &AuditRecord) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// The change's audit record: the acting region's, or, when no region
+    /// acted on it, a passive region's observation.
     fn get_audit(
         &self,
         group_id: &str,
@@ -334,7 +343,7 @@ impl Records for DynamoRecords {
     async fn put_audit(&self, record: &AuditRecord) -> Result<(), Error> {
         let (pk, sk) = (
             format!("GROUP#{}", record.group_id),
-            format!("AUDIT#{}", record.event_id),
+            audit_sort_key(record.observed_while_passive, &record.event_id),
         );
         // Optimistic concurrency: write only over the version we merged with,
         // and merge again when another run got there first.
@@ -390,8 +399,14 @@ impl Records for DynamoRecords {
         group_id: &str,
         event_id: &str,
     ) -> Result<Option<AuditRecord>, Error> {
-        self.get_record(format!("GROUP#{group_id}"), format!("AUDIT#{event_id}"))
-            .await
+        let pk = format!("GROUP#{group_id}");
+        match self
+            .get_record(pk.clone(), audit_sort_key(false, event_id))
+            .await?
+        {
+            Some(acted) => Ok(Some(acted)),
+            None => self.get_record(pk, audit_sort_key(true, event_id)).await,
+        }
     }
 }
 
@@ -545,6 +560,16 @@ impl OpenFindings for DynamoRecords {
 
 /// The sort key of a group's open findings.
 const FINDINGS_SK: &str = "FINDINGS";
+
+/// The sort key of a change's audit record: the acting region's, or a
+/// passive region's observation.
+fn audit_sort_key(observed_while_passive: bool, event_id: &str) -> String {
+    if observed_while_passive {
+        format!("OBSERVED#{event_id}")
+    } else {
+        format!("AUDIT#{event_id}")
+    }
+}
 
 const ACTIVE_REGION_PK: &str = "ACTIVE_REGION";
 const ACTIVE_REGION_SK: &str = "RECORD";
