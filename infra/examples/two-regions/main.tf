@@ -8,6 +8,24 @@ locals {
   primary_region = coalesce(var.primary_region, local.stack.regions.primary)
   dr_region      = coalesce(var.dr_region, local.stack.regions.secondary)
   manifest_path  = coalesce(var.manifest_path, "${path.module}/../../../target/lambda/manifest.json")
+
+  # Each region's data as the data module made it, except a records table
+  # that `cargo xtask restore records` restored and switched that region's
+  # functions to: the central module then gives them its name (environment)
+  # and its ARN (IAM), so an apply keeps them on it.
+  data = {
+    for side, region in { primary = local.primary_region, dr = local.dr_region } : side => merge(
+      module.data.regions[side],
+      contains(keys(var.records_table_overrides), region) ? {
+        table_name = var.records_table_overrides[region]
+        table_arn = replace(
+          module.data.regions[side].table_arn,
+          "table/${module.data.regions[side].table_name}",
+          "table/${var.records_table_overrides[region]}",
+        )
+      } : {},
+    )
+  }
 }
 
 provider "aws" {
@@ -39,7 +57,7 @@ module "central_primary" {
   providers = { aws = aws.primary }
 
   region_role                  = "active"
-  data                         = module.data.regions.primary
+  data                         = local.data.primary
   manifest_path                = local.manifest_path
   external_id                  = var.external_id
   security_hub                 = var.security_hub
@@ -55,7 +73,7 @@ module "central_dr" {
   providers = { aws = aws.dr }
 
   region_role                  = "passive"
-  data                         = module.data.regions.dr
+  data                         = local.data.dr
   manifest_path                = local.manifest_path
   external_id                  = var.external_id
   security_hub                 = var.security_hub

@@ -69,3 +69,9 @@ variable "report_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "records_table_overrides" {
+  description = "Region -> records table name, after `cargo xtask restore records` switched that region's functions to a restored table; empty: the data module's global table everywhere."
+  type        = map(string)
+  default     = {}
+}

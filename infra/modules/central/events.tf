@@ -49,6 +49,12 @@ resource "aws_cloudwatch_event_rule" "changes" {
     "${local.stack_dir}/${local.stack.eventPatternFile}",
     { RemediationRole = local.stack.remediationRole },
   )))
+
+  # `cargo xtask failover` disables the old region's rule and `failback`
+  # enables it again; a later apply must not undo either.
+  lifecycle {
+    ignore_changes = [state]
+  }
 }
 
 resource "aws_iam_role" "events" {

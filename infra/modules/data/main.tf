@@ -145,6 +145,34 @@ module "reports_dr" {
 # from the primary bucket and write replicas to the DR bucket, and use each
 # key only through S3 for that bucket (with a bucket key, S3's encryption
 # context is the bucket's ARN; without, the object's).
+# Which region acts: the primary, at epoch 1 (the item and its encoding are
+# moat_aws::records' `ACTIVE_REGION`/`RECORD`, a moat_domain::fencing
+# ActiveRegion as JSON). Without it every region would act, as a
+# one-region deployment does, and both regions would fix every change.
+# `cargo xtask failover` raises the epoch, so later applies leave it alone.
+resource "aws_dynamodb_table_item" "active_region" {
+  provider = aws.primary
+
+  table_name = aws_dynamodb_table.records.name
+  hash_key   = aws_dynamodb_table.records.hash_key
+  range_key  = aws_dynamodb_table.records.range_key
+  item = jsonencode({
+    pk    = { S = "ACTIVE_REGION" }
+    sk    = { S = "RECORD" }
+    epoch = { N = "1" }
+    record = { S = jsonencode({
+      region = data.aws_region.primary.name
+      epoch  = 1
+      since  = plantimestamp()
+      by     = "terraform"
+    }) }
+  })
+
+  lifecycle {
+    ignore_changes = [item]
+  }
+}
+
 resource "aws_iam_role" "replication" {
   provider = aws.primary
 

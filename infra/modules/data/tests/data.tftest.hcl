@@ -64,6 +64,15 @@ run "data" {
   }
 
   assert {
+    condition = (
+      jsondecode(aws_dynamodb_table_item.active_region.item).pk.S == "ACTIVE_REGION"
+      && jsondecode(aws_dynamodb_table_item.active_region.item).epoch.N == "1"
+      && jsondecode(jsondecode(aws_dynamodb_table_item.active_region.item).record.S).region == "us-east-1"
+    )
+    error_message = "The records table must start with the primary active at epoch 1, or both regions act."
+  }
+
+  assert {
     condition     = output.replica_regions == ["us-west-2"]
     error_message = "The records table must have exactly one replica, in the DR region."
   }
