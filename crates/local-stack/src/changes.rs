@@ -4,7 +4,8 @@
 //! moto performs the EC2 call but records no CloudTrail, so after each call
 //! this module puts the event EventBridge would have received, shaped as
 //! CloudTrail shapes it (`userIdentity`, `eventID`, `requestParameters`,
-//! `responseElements`), on the region's default bus. The production rule
+//! `responseElements`), on the central bus (`infra/stack.json`'s `eventBus`,
+//! where member accounts forward their events). The production rule
 //! then decides, as in AWS, whether Moat hears of it. Where no bus stands
 //! in (the Terraform-made stack, whose rules moto cannot deliver), the
 //! caller hands each change's `Made::eventbridge_event` to Moat itself.
@@ -155,19 +156,35 @@ pub struct Changes {
     /// The account that owns the groups, and that CloudTrail records.
     account: String,
     ec2: ec2_sdk::Client,
-    /// The default bus each event is put on, if any.
-    events: Option<aws_sdk_eventbridge::Client>,
+    /// The buses each event is put on (the central bus of every region
+    /// that receives it), if any.
+    events: Vec<(aws_sdk_eventbridge::Client, String)>,
 }
 
 impl Changes {
     /// Changes in one region of the local stack, each event put on its
-    /// default bus.
+    /// central bus.
     pub fn new(stack: &RegionStack) -> Changes {
+        Changes::delivered_to(&stack.config, &[stack])
+    }
+
+    /// Changes made with `config` (the region the groups live in), each
+    /// event put on the central bus of every one of `stacks`, as both
+    /// regions of a two-region deployment receive every member event.
+    pub fn delivered_to(config: &SdkConfig, stacks: &[&RegionStack]) -> Changes {
         Changes {
-            region: stack.region().to_owned(),
+            region: config.region().map(ToString::to_string).unwrap_or_default(),
             account: ACCOUNT.to_owned(),
-            ec2: ec2_sdk::Client::new(&stack.config),
-            events: Some(aws_sdk_eventbridge::Client::new(&stack.config)),
+            ec2: ec2_sdk::Client::new(config),
+            events: stacks
+                .iter()
+                .map(|stack| {
+                    (
+                        aws_sdk_eventbridge::Client::new(&stack.config),
+                        stack.resources.event_bus.clone(),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -178,7 +195,7 @@ impl Changes {
             region: config.region().map(ToString::to_string).unwrap_or_default(),
             account: account.to_owned(),
             ec2: ec2_sdk::Client::new(config),
-            events: None,
+            events: Vec::new(),
         }
     }
 
@@ -354,28 +371,28 @@ impl Changes {
         })
     }
 
-    /// Puts the event on the default bus, when there is one.
+    /// Puts the event on every bus this maker delivers to, if any.
     async fn put(&self, detail: &Value) -> Result<(), Error> {
-        let Some(events) = &self.events else {
-            return Ok(());
-        };
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .source(SOURCE)
-            .detail_type(DETAIL_TYPE)
-            .detail(detail.to_string())
-            .build();
-        let output = events
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|error| self.error("PutEvents", error))?;
-        if output.failed_entry_count > 0 {
-            return Err(Error::Aws {
-                operation: "PutEvents",
-                region: self.region.clone(),
-                message: format!("{:?}", output.entries),
-            });
+        for (events, bus) in &self.events {
+            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(SOURCE)
+                .detail_type(DETAIL_TYPE)
+                .detail(detail.to_string())
+                .event_bus_name(bus)
+                .build();
+            let output = events
+                .put_events()
+                .entries(entry)
+                .send()
+                .await
+                .map_err(|error| self.error("PutEvents", error))?;
+            if output.failed_entry_count > 0 {
+                return Err(Error::Aws {
+                    operation: "PutEvents",
+                    region: self.region.clone(),
+                    message: format!("{bus}: {:?}", output.entries),
+                });
+            }
         }
         Ok(())
     }

@@ -14,8 +14,10 @@ pub mod changes;
 pub mod demo;
 pub mod endpoint;
 pub mod faults;
+pub mod lambda;
 pub mod pipeline;
 mod provision;
+pub mod replicator;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

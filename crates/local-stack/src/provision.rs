@@ -29,6 +29,8 @@ pub struct Resources {
     pub notification_inbox_url: String,
     /// Local only: subscribed to the escalation topic.
     pub escalation_inbox_url: String,
+    /// The central bus the rule listens on (and the archive keeps).
+    pub event_bus: String,
     pub event_rule_arn: String,
 }
 
@@ -65,6 +67,7 @@ pub(crate) async fn provision(
         .await
         .map_err(|error| aws_error("EnableSecurityHub", region, error))?;
     let event_rule_arn = create_event_rule(spec, config, region, event_queue_arn).await?;
+    create_role_parameter(spec, config, region).await?;
     Ok(Resources {
         policy_bucket,
         reports_bucket,
@@ -75,6 +78,7 @@ pub(crate) async fn provision(
         event_queue_url,
         notification_inbox_url,
         escalation_inbox_url,
+        event_bus: spec.event_bus.clone(),
         event_rule_arn,
     })
 }
@@ -237,8 +241,9 @@ impl<'a> Topics<'a> {
     }
 }
 
-/// The production EventBridge rule, delivering to the local event queue in
-/// place of Step Functions; gives the rule's ARN.
+/// The central bus member accounts forward to, its archive, and the
+/// production rule on it, delivering to the local event queue in place of
+/// Step Functions; gives the rule's ARN.
 async fn create_event_rule(
     spec: &StackSpec,
     config: &SdkConfig,
@@ -246,9 +251,27 @@ async fn create_event_rule(
     event_queue_arn: String,
 ) -> Result<String, Error> {
     let events = aws_sdk_eventbridge::Client::new(config);
+    let bus_arn = events
+        .create_event_bus()
+        .name(&spec.event_bus)
+        .send()
+        .await
+        .map_err(|error| aws_error("CreateEventBus", region, error))?
+        .event_bus_arn
+        .unwrap_or_default();
+    // What a failover replays: every event the bus received, as the
+    // central module's archive keeps them.
+    events
+        .create_archive()
+        .archive_name(&spec.event_archive)
+        .event_source_arn(bus_arn)
+        .send()
+        .await
+        .map_err(|error| aws_error("CreateArchive", region, error))?;
     let event_rule_arn = events
         .put_rule()
         .name(&spec.event_rule)
+        .event_bus_name(&spec.event_bus)
         .event_pattern(spec.event_pattern()?)
         .state(aws_sdk_eventbridge::types::RuleState::Enabled)
         .description("Security-group changes from CloudTrail, except Moat's own")
@@ -260,6 +283,7 @@ async fn create_event_rule(
     events
         .put_targets()
         .rule(&spec.event_rule)
+        .event_bus_name(&spec.event_bus)
         .targets(
             aws_sdk_eventbridge::types::Target::builder()
                 .id("moat-local-executor")
@@ -271,4 +295,29 @@ async fn create_event_rule(
         .await
         .map_err(|error| aws_error("PutTargets", region, error))?;
     Ok(event_rule_arn)
+}
+
+/// The region's role parameter, as the central module creates it: the
+/// primary starts `active`, the other `passive`. Only the failover
+/// commands change it afterwards.
+async fn create_role_parameter(
+    spec: &StackSpec,
+    config: &SdkConfig,
+    region: &str,
+) -> Result<(), Error> {
+    let role = if region == spec.regions.primary {
+        "active"
+    } else {
+        "passive"
+    };
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(&spec.active_region_parameter)
+        .value(role)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|error| aws_error("PutParameter", region, error))?;
+    Ok(())
 }
