@@ -36,7 +36,7 @@ local `cargo xtask sfn serve`.";
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Command {
+pub(crate) enum Command {
     List {
         status: Option<ExecutionStatus>,
         since: Option<Duration>,
@@ -51,14 +51,14 @@ enum Command {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Options {
+pub(crate) struct Options {
     command: Command,
     region: Option<String>,
     state_machine: Option<String>,
     json: bool,
 }
 
-fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
+pub(crate) fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let mut subcommand: Option<String> = None;

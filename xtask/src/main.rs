@@ -8,6 +8,7 @@ mod bench;
 mod build;
 mod demo;
 mod deny;
+mod dr;
 mod executions;
 mod fuzz;
 mod infra;
@@ -56,6 +57,15 @@ commands:
                          judge every group now (the sweep state machine), or preview a policy file
   undo --backup ID | --execution ARN [--exempt-until DATE] [--reason TEXT] [--yes]
                          put back exactly what one remediation revoked, from its backup
+  status [--json]        both regions: which is active, epoch, rules, executions, dead letters, replication, drift
+  failover --to REGION [--outage-start TIME] [--yes]
+                         the primary failed: fence it, activate REGION, replay, sweep, canary, RTO
+  failback --to REGION [--yes]
+                         planned move back: pause, wait for replication, move the epoch, sweep, canary
+  restore policy (--version ID | --at TIME) [--yes] | restore records --at TIME [--yes]
+                         put back an earlier policy in both regions, or the records table as it was
+  drill [--changes N] [--lag-ms MS] [--json] | --account A --yes
+                         rehearse a region failure on the local stack: missed, lost, doubled, RTO, RPO
   lockdown --group sg-... --account A --region R [--reason TEXT] [--yes]
                          emergency: close a group to all inbound traffic through the pipeline
   infra check            check infra/ offline: fmt, validate, terraform test (mocked AWS), checkov
@@ -89,6 +99,11 @@ fn main() -> ExitCode {
         "reject" => review::run(moat_domain::records::Decision::Rejected, rest),
         "lockdown" => lockdown::run(rest),
         "undo" => undo::run(rest),
+        "status" => dr::status::run(rest),
+        "failover" => dr::failover::run_failover(rest),
+        "failback" => dr::failover::run_failback(rest),
+        "restore" => dr::restore::run(rest),
+        "drill" => dr::drill::run(rest),
         "fuzz" => fuzz::run(rest),
         "infra" => infra::run(rest),
         "deny" => deny::run(rest),
@@ -118,6 +133,34 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// Whether an operator command line (without `cargo xtask`) names a
+/// command and its flags parse, without running anything: what the
+/// runbooks' tidy test proves of every command they show.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn command_line_parses(args: &[String]) -> anyhow::Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        anyhow::bail!("no command");
+    };
+    let rest = rest.to_vec();
+    match command.as_str() {
+        "status" => dr::status::parse(rest).map(drop),
+        "failover" => dr::failover::parse_failover(rest).map(drop),
+        "failback" => dr::failover::parse_failback(rest).map(drop),
+        "restore" => dr::restore::parse(rest).map(drop),
+        "drill" => dr::drill::parse(rest).map(drop),
+        "undo" => undo::parse(rest).map(drop),
+        "lockdown" => lockdown::parse(rest).map(drop),
+        "approve" => review::parse(moat_domain::records::Decision::Approved, rest).map(drop),
+        "reject" => review::parse(moat_domain::records::Decision::Rejected, rest).map(drop),
+        "executions" => executions::parse(rest).map(drop),
+        "sweep" => sweep::parse(rest).map(drop),
+        "smoke" => smoke::parse(rest).map(drop),
+        "report" => report::parse(rest).map(drop),
+        "policy" => policy::parses(rest),
+        other => anyhow::bail!("`{other}` is not a command the runbooks may use"),
     }
 }
 

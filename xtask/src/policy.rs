@@ -52,6 +52,20 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
 }
 
+/// Whether a `policy` command line parses, without running it (the
+/// runbooks' tidy test).
+pub(crate) fn parses(args: Vec<String>) -> anyhow::Result<()> {
+    let mut args = args.into_iter();
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "validate" => Validate::parse(rest).map(drop),
+        "eval" => Eval::parse(rest).map(drop),
+        "push" => Push::parse(rest).map(drop),
+        other => anyhow::bail!("unknown subcommand `policy {other}`"),
+    }
+}
+
 /// A subcommand's arguments, or a request for its usage.
 enum Parsed<T> {
     Help,

@@ -49,7 +49,7 @@ enum Source {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Options {
+pub(crate) struct Options {
     source: Source,
     date: Option<NaiveDate>,
     sweep: Option<String>,
@@ -58,7 +58,7 @@ struct Options {
     json: bool,
 }
 
-fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
+pub(crate) fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let (mut file, mut bucket, mut date, mut sweep, mut region) = (None, None, None, None, None);

@@ -55,7 +55,7 @@ pub(crate) struct Request {
     pub json: bool,
 }
 
-fn parse(decision: Decision, args: Vec<String>) -> anyhow::Result<Option<Request>> {
+pub(crate) fn parse(decision: Decision, args: Vec<String>) -> anyhow::Result<Option<Request>> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let (mut execution, mut reason, mut region, mut state_machine) = (None, None, None, None);

@@ -41,7 +41,7 @@ records table, deletes the group and prints the time from change to fix.
 
 /// What the command was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Options {
+pub(crate) struct Options {
     region: Option<String>,
     vpc: Option<String>,
     timeout: Duration,
@@ -50,7 +50,7 @@ struct Options {
     json: bool,
 }
 
-fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
+pub(crate) fn parse(args: Vec<String>) -> anyhow::Result<Option<Options>> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let mut options = Options {

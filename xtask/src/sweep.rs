@@ -69,7 +69,7 @@ pub(crate) struct Request {
     pub json: bool,
 }
 
-fn parse(args: Vec<String>) -> anyhow::Result<Option<Request>> {
+pub(crate) fn parse(args: Vec<String>) -> anyhow::Result<Option<Request>> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let mut request = Request::default();
@@ -332,7 +332,7 @@ pub(crate) async fn start(
 }
 
 /// Polls the execution until it ends; its output, or the error it failed with.
-async fn follow(client: &Client, arn: &str) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn follow(client: &Client, arn: &str) -> anyhow::Result<serde_json::Value> {
     loop {
         let described = client
             .describe_execution()

@@ -58,7 +58,7 @@ pub(crate) struct Request {
     pub json: bool,
 }
 
-fn parse(args: Vec<String>) -> anyhow::Result<Option<Request>> {
+pub(crate) fn parse(args: Vec<String>) -> anyhow::Result<Option<Request>> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let mut request = Request::default();
