@@ -2,6 +2,8 @@
 //! `cargo test`. The state machine names functions and error types as
 //! strings; these tests keep those strings true.
 
+mod runbooks;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
