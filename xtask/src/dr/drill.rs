@@ -36,14 +36,16 @@ use super::failover::{FailoverRequest, failover, records_of};
 use super::{LocalEndpoints, Regions};
 
 const USAGE: &str = "\
-usage: cargo xtask drill [--changes N] [--lag-ms MS] [--json]
+usage: cargo xtask drill [--changes N] [--lag-ms MS] [--fence] [--json]
        cargo xtask drill --account ACCOUNT_ID --yes
 
 On the local stack (the default): streams N violating changes (default
 100) to both regions, kills the primary's moto halfway, fails over to the
 secondary, and checks that every violation was fixed exactly once, every
 revoke backed up and nothing announced twice; reports RTO and RPO.
---lag-ms is the replication lag between the regions (default 0).";
+--lag-ms is the replication lag between the regions (default 0: each write
+reaches the other region before it is answered). --fence rehearses as one
+would in AWS: the primary stays up and the failover fences it.";
 
 /// How long apart the changes are made.
 const CHANGE_INTERVAL: Duration = Duration::from_millis(40);
@@ -55,6 +57,9 @@ const PATIENCE: Duration = Duration::from_secs(600);
 pub(crate) struct Request {
     pub(crate) changes: usize,
     pub(crate) lag: Duration,
+    /// Fence the primary (it stays up, as in a rehearsal in AWS) instead
+    /// of killing it.
+    pub(crate) fence: bool,
     pub(crate) account: Option<String>,
     pub(crate) yes: bool,
     pub(crate) json: bool,
@@ -66,6 +71,7 @@ pub(crate) fn parse(args: Vec<String>) -> anyhow::Result<Option<Request>> {
     let mut request = Request {
         changes: 100,
         lag: Duration::ZERO,
+        fence: false,
         account: None,
         yes: false,
         json: false,
@@ -83,6 +89,7 @@ pub(crate) fn parse(args: Vec<String>) -> anyhow::Result<Option<Request>> {
                 }
             }
             Long("lag-ms") => request.lag = Duration::from_millis(parser.value()?.parse()?),
+            Long("fence") => request.fence = true,
             Long("account") => request.account = Some(parser.value()?.string()?),
             Long("yes") => request.yes = true,
             Long("json") => request.json = true,
@@ -134,7 +141,9 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
 pub(crate) struct Findings {
     pub(crate) changes: usize,
     pub(crate) lag_ms: u128,
-    /// Changes made before the primary was killed.
+    /// Whether the primary was fenced (alive) rather than killed.
+    pub(crate) fenced: bool,
+    /// Changes made before the primary was killed (or fenced).
     pub(crate) before_kill: usize,
     /// Rules still open at the end.
     pub(crate) missed: Vec<String>,
@@ -169,9 +178,10 @@ impl Findings {
 
     fn text(&self) -> String {
         format!(
-            "drill: {} changes, replication lag {} ms, primary killed after {}\n  missed:  {} {:?}\n  lost:    {} backups {:?}\n  doubled: {} revokes {:?}, {} notifications {:?}\n  RTO:     {:.1} s (kill to canary fixed; the failover itself {:.1} s, to epoch {})\n  RPO:     {} ms ({} writes unreplicated at the kill)\n  executions: {:?}\n",
+            "drill: {} changes, replication lag {} ms, primary {} after {}\n  missed:  {} {:?}\n  lost:    {} backups {:?}\n  doubled: {} revokes {:?}, {} notifications {:?}\n  RTO:     {:.1} s (kill to canary fixed; the failover itself {:.1} s, to epoch {})\n  RPO:     {} ms ({} writes unreplicated at the kill)\n  executions: {:?}\n",
             self.changes,
             self.lag_ms,
+            if self.fenced { "fenced" } else { "killed" },
             self.before_kill,
             self.missed.len(),
             self.missed,
@@ -304,7 +314,9 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
     for (index, group) in groups.iter().enumerate() {
         if index == kill_at {
             let backlog = replicator.backlog();
-            kill(stack.primary.moto.pid())?;
+            if !request.fence {
+                kill(stack.primary.moto.pid())?;
+            }
             killed = Some((Instant::now(), backlog));
             let (regions, to) = (regions.clone(), spec.regions.secondary.clone());
             failing_over = Some(tokio::spawn(async move {
@@ -319,7 +331,11 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
                 (moved, Instant::now())
             }));
         }
-        let changes = if killed.is_some() { &survivor } else { &both };
+        let changes = if killed.is_some() && !request.fence {
+            &survivor
+        } else {
+            &both
+        };
         let made = changes
             .authorize_ingress(
                 &Actor::developer("drill"),
@@ -352,6 +368,7 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
     Ok(Findings {
         changes: request.changes,
         lag_ms: request.lag.as_millis(),
+        fenced: request.fence,
         before_kill: kill_at,
         rto_ms: rto.as_millis(),
         failover_ms: moved.rto.map_or(0, |rto| rto.as_millis()),
@@ -561,6 +578,7 @@ async fn check(
     Ok(Findings {
         changes: 0,
         lag_ms: 0,
+        fenced: false,
         before_kill: 0,
         missed,
         lost_backups,

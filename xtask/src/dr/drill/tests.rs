@@ -33,6 +33,7 @@ async fn the_drill_misses_loses_and_doubles_nothing() {
     let findings = drill_local(&Request {
         changes: 16,
         lag: Duration::ZERO,
+        fence: false,
         account: None,
         yes: false,
         json: true,
@@ -56,6 +57,32 @@ async fn the_drill_misses_loses_and_doubles_nothing() {
         fenced_epoch["outcome"], "unreachable",
         "the killed primary cannot be fenced: {fenced_epoch}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_that_fences_the_primary_instead_misses_loses_and_doubles_nothing() {
+    let findings = drill_local(&Request {
+        changes: 10,
+        lag: Duration::ZERO,
+        fence: true,
+        account: None,
+        yes: false,
+        json: true,
+    })
+    .await
+    .unwrap();
+    assert!(findings.clean() && findings.fenced, "{findings:#?}");
+    let steps = findings.failover["steps"].as_array().unwrap();
+    for part in ["epoch", "parameter passive", "disable its rule"] {
+        let step = steps
+            .iter()
+            .find(|step| step["name"] == format!("fence us-east-1: {part}"))
+            .unwrap();
+        assert_eq!(
+            step["outcome"], "done",
+            "the live primary is fenced: {step}"
+        );
+    }
 }
 
 fn failover_to(region: &str, yes: bool) -> FailoverRequest {
