@@ -102,6 +102,24 @@ async fn find_group(ec2: &ec2::Client, name: &str) -> anyhow::Result<Option<Stri
 }
 
 async fn create_group(ec2: &ec2::Client, name: &str) -> anyhow::Result<String> {
+    let vpc = default_vpc(ec2).await?;
+    let created = ec2
+        .create_security_group()
+        .group_name(name)
+        .description("Moat failover canary: opened to SSH on purpose, fixed and deleted at once")
+        .vpc_id(vpc)
+        .send()
+        .await
+        .map_err(|error| sdk_error("CreateSecurityGroup", error))?;
+    created
+        .group_id()
+        .map(str::to_owned)
+        .context("CreateSecurityGroup gave no id")
+}
+
+/// The region's default VPC, where the canary and the drill put their
+/// throw-away groups.
+pub(crate) async fn default_vpc(ec2: &ec2::Client) -> anyhow::Result<String> {
     let vpcs = ec2
         .describe_vpcs()
         .filters(
@@ -117,19 +135,8 @@ async fn create_group(ec2: &ec2::Client, name: &str) -> anyhow::Result<String> {
         .vpcs()
         .first()
         .and_then(|vpc| vpc.vpc_id())
-        .context("no default VPC for the canary group")?;
-    let created = ec2
-        .create_security_group()
-        .group_name(name)
-        .description("Moat failover canary: opened to SSH on purpose, fixed and deleted at once")
-        .vpc_id(vpc)
-        .send()
-        .await
-        .map_err(|error| sdk_error("CreateSecurityGroup", error))?;
-    created
-        .group_id()
-        .map(str::to_owned)
-        .context("CreateSecurityGroup gave no id")
+        .context("no default VPC here for a throw-away group")?;
+    Ok(vpc.to_owned())
 }
 
 /// Opens the canary rule and gives its id and the CloudTrail record of the

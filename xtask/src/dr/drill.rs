@@ -43,12 +43,16 @@ On the local stack (the default): streams N violating changes (default
 100) to both regions, kills the primary's moto halfway, fails over to the
 secondary, and checks that every violation was fixed exactly once, every
 revoke backed up and nothing announced twice; reports RTO and RPO.
+With --account and --yes, in that AWS account: the same stream into new
+groups of the secondary's default VPC, the primary fenced rather than
+killed, the same checks (but notifications), then the groups deleted and a
+failback to the primary.
 --lag-ms is the replication lag between the regions (default 0: each write
 reaches the other region before it is answered). --fence rehearses as one
 would in AWS: the primary stays up and the failover fences it.";
 
 /// How long apart the changes are made.
-const CHANGE_INTERVAL: Duration = Duration::from_millis(40);
+pub(crate) const CHANGE_INTERVAL: Duration = Duration::from_millis(40);
 
 /// How long the drill waits for the last executions to end.
 const PATIENCE: Duration = Duration::from_secs(600);
@@ -111,13 +115,18 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
         println!("{USAGE}");
         return Ok(());
     };
-    if let Some(account) = &request.account {
-        bail!(
-            "a drill against AWS account {account} (fencing the primary instead of killing it) is not available in this version: run `cargo xtask failover --to REGION` and `failback` by their runbooks instead"
-        );
-    }
-    crate::build::function_binaries("drill")?;
-    let findings = crate::executions::runtime()?.block_on(drill_local(&request))?;
+    let findings = match &request.account {
+        Some(account) => crate::executions::runtime()?.block_on(drill_aws(&request, account))?,
+        None => {
+            crate::build::function_binaries("drill")?;
+            let runtime = crate::executions::runtime()?;
+            if request.fence {
+                runtime.block_on(drill_local_fenced(&request))?
+            } else {
+                runtime.block_on(drill_local(&request))?
+            }
+        }
+    };
     if request.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {
@@ -159,12 +168,15 @@ pub(crate) struct Findings {
     pub(crate) failover_ms: u128,
     /// The epoch the failover raised.
     pub(crate) epoch: u64,
-    /// The oldest write not yet replicated when the primary died.
-    pub(crate) rpo_ms: u128,
+    /// The oldest write not yet replicated when the primary died; `None`
+    /// when it was fenced instead, and lost nothing.
+    pub(crate) rpo_ms: Option<u128>,
     /// Writes the replicator still held for the secondary at the kill.
     pub(crate) unreplicated_at_kill: usize,
     pub(crate) executions: BTreeMap<String, usize>,
     pub(crate) failover: Value,
+    /// The failback that ends a drill by fencing.
+    pub(crate) failback: Value,
 }
 
 impl Findings {
@@ -178,7 +190,7 @@ impl Findings {
 
     fn text(&self) -> String {
         format!(
-            "drill: {} changes, replication lag {} ms, primary {} after {}\n  missed:  {} {:?}\n  lost:    {} backups {:?}\n  doubled: {} revokes {:?}, {} notifications {:?}\n  RTO:     {:.1} s (kill to canary fixed; the failover itself {:.1} s, to epoch {})\n  RPO:     {} ms ({} writes unreplicated at the kill)\n  executions: {:?}\n",
+            "drill: {} changes, replication lag {} ms, primary {} after {}\n  missed:  {} {:?}\n  lost:    {} backups {:?}\n  doubled: {} revokes {:?}, {} notifications {:?}\n  RTO:     {:.1} s (kill to canary fixed; the failover itself {:.1} s, to epoch {})\n  RPO:     {} ({} writes unreplicated at the kill)\n  executions: {:?}\n",
             self.changes,
             self.lag_ms,
             if self.fenced { "fenced" } else { "killed" },
@@ -194,7 +206,10 @@ impl Findings {
             self.rto_ms as f64 / 1000.0,
             self.failover_ms as f64 / 1000.0,
             self.epoch,
-            self.rpo_ms,
+            self.rpo_ms.map_or_else(
+                || "none (fenced, not killed)".to_owned(),
+                |ms| format!("{ms} ms")
+            ),
             self.unreplicated_at_kill,
             self.executions,
         )
@@ -291,6 +306,36 @@ impl TwoRegions {
     }
 }
 
+/// The drill by fencing against AWS, in the account the credentials are
+/// for, which must be `account`.
+async fn drill_aws(request: &Request, account: &str) -> anyhow::Result<Findings> {
+    let regions = Arc::new(Regions::load().await?);
+    let target = regions.get(&regions.spec.regions.secondary)?.clone();
+    let caller = crate::sweep::caller_account(&target.aws).await?;
+    if caller != account {
+        bail!("--account {account}, but these credentials are account {caller}'s: no drill here");
+    }
+    // In AWS, CloudTrail delivers each change's event to both regions.
+    let changes = Changes::undelivered(&target.aws, account);
+    fenced::drill_by_fencing(regions, &changes, request).await
+}
+
+/// The drill by fencing on the local stack: the code a drill against AWS
+/// runs, with the local stack delivering the events CloudTrail would.
+pub(crate) async fn drill_local_fenced(request: &Request) -> anyhow::Result<Findings> {
+    let two = TwoRegions::start(request.lag).await?;
+    let changes = Changes::delivered_to(
+        &two.stack.secondary.config,
+        &[&two.stack.primary, &two.stack.secondary],
+    );
+    let drilled = fenced::drill_by_fencing(two.regions.clone(), &changes, request).await;
+    let doubled = doubled_notifications(&two.sides).await;
+    two.shutdown().await;
+    let mut findings = drilled?;
+    findings.doubled_notifications = doubled;
+    Ok(findings)
+}
+
 /// The drill on the local stack.
 pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
     let two = TwoRegions::start(request.lag).await?;
@@ -314,9 +359,7 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
     for (index, group) in groups.iter().enumerate() {
         if index == kill_at {
             let backlog = replicator.backlog();
-            if !request.fence {
-                kill(stack.primary.moto.pid())?;
-            }
+            kill(stack.primary.moto.pid())?;
             killed = Some((Instant::now(), backlog));
             let (regions, to) = (regions.clone(), spec.regions.secondary.clone());
             failing_over = Some(tokio::spawn(async move {
@@ -331,11 +374,7 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
                 (moved, Instant::now())
             }));
         }
-        let changes = if killed.is_some() && !request.fence {
-            &survivor
-        } else {
-            &both
-        };
+        let changes = if killed.is_some() { &survivor } else { &both };
         let made = changes
             .authorize_ingress(
                 &Actor::developer("drill"),
@@ -359,7 +398,14 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
     // The canary is the failover's last step: its end is the canary fixed.
     let rto = canary_fixed.duration_since(killed_at);
     let executions = settle(&two.sides, &stack.secondary, &two.stopping).await?;
-    let findings = check(&spec, &stack.secondary, &survivor, &opened, &two.sides).await?;
+    let survived = check_survivor(
+        &stack.secondary.config,
+        &spec.records_table,
+        &survivor,
+        &opened,
+    )
+    .await?;
+    let doubled_notifications = doubled_notifications(&two.sides).await;
     let pending = backlog_at_kill
         .iter()
         .find(|direction| direction.from == spec.regions.primary)
@@ -368,19 +414,25 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
     Ok(Findings {
         changes: request.changes,
         lag_ms: request.lag.as_millis(),
-        fenced: request.fence,
+        fenced: false,
         before_kill: kill_at,
         rto_ms: rto.as_millis(),
         failover_ms: moved.rto.map_or(0, |rto| rto.as_millis()),
         epoch: moved.epoch,
-        rpo_ms: pending
-            .as_ref()
-            .and_then(|p| p.oldest)
-            .map_or(0, |oldest| oldest.as_millis()),
+        rpo_ms: Some(
+            pending
+                .as_ref()
+                .and_then(|p| p.oldest)
+                .map_or(0, |oldest| oldest.as_millis()),
+        ),
         unreplicated_at_kill: pending.map_or(0, |p| p.pending),
         executions,
         failover: moved.document,
-        ..findings
+        missed: survived.missed,
+        lost_backups: survived.lost_backups,
+        doubled_revokes: survived.doubled_revokes,
+        doubled_notifications,
+        failback: Value::Null,
     })
 }
 
@@ -515,98 +567,79 @@ async fn settle(
     Ok(ended)
 }
 
-/// Checks what survived: the workload's rules, the survivor's table and
-/// both regions' notifications.
-async fn check(
-    spec: &moat_stack::StackSpec,
-    survivor: &RegionStack,
+/// What the survivor's EC2 and records table say of the opened rules.
+#[derive(Debug, Default)]
+pub(crate) struct Survived {
+    pub(crate) missed: Vec<String>,
+    pub(crate) lost_backups: Vec<String>,
+    pub(crate) doubled_revokes: Vec<String>,
+}
+
+/// Checks what survived: every opened rule is gone from the workload, each
+/// gone rule is in a backup of its group, and no two audit records of a
+/// group say they revoked the same rule. The survivor's table is read one
+/// group's partition at a time (`GROUP#<id>`), as an account's table is
+/// too large to scan.
+pub(crate) async fn check_survivor(
+    survivor: &SdkConfig,
+    table: &str,
     changes: &Changes,
     opened: &[(String, String)],
-    regions: &[DrillRegion],
-) -> anyhow::Result<Findings> {
-    let mut missed = Vec::new();
-    let mut gone = Vec::new();
+) -> anyhow::Result<Survived> {
+    let mut survived = Survived::default();
+    let mut by_group: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (group, rule) in opened {
-        if changes.ingress_rule_ids(group).await?.contains(rule) {
-            missed.push(rule.clone());
-        } else {
-            gone.push(rule.clone());
-        }
+        by_group.entry(group).or_default().push(rule);
     }
-    let (audits, backups) = scan_records(&survivor.config, &spec.records_table).await?;
-    let mut revokers: BTreeMap<String, usize> = BTreeMap::new();
-    for audit in &audits {
-        for rule in audit["revoked"].as_array().into_iter().flatten() {
-            *revokers
-                .entry(rule.as_str().unwrap_or_default().to_owned())
-                .or_default() += 1;
+    for (group, rules) in by_group {
+        let now = changes.ingress_rule_ids(group).await?;
+        let (audits, backups) = group_records(survivor, table, group).await?;
+        let mut revokers: BTreeMap<String, usize> = BTreeMap::new();
+        for audit in &audits {
+            for rule in audit["revoked"].as_array().into_iter().flatten() {
+                *revokers
+                    .entry(rule.as_str().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+            }
         }
-    }
-    let backed_up: BTreeSet<String> = backups
-        .iter()
-        .flat_map(|backup| {
-            backup["snapshot"]["rules"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|rule| rule["ruleId"].as_str().map(str::to_owned))
-        .collect();
-    let lost_backups = gone
-        .iter()
-        .filter(|rule| !backed_up.contains(*rule))
-        .cloned()
-        .collect();
-    let doubled_revokes = revokers
-        .into_iter()
-        .filter(|(_, count)| *count > 1)
-        .map(|(rule, _)| rule)
-        .collect();
-    let mut announced: BTreeMap<String, usize> = BTreeMap::new();
-    for region in regions {
-        for envelope in region.notifications.lock().await.iter() {
-            if let Some(key) = announced_change(envelope) {
-                *announced.entry(key).or_default() += 1;
+        let backed_up: BTreeSet<&str> = backups
+            .iter()
+            .flat_map(|backup| backup["snapshot"]["rules"].as_array().into_iter().flatten())
+            .filter_map(|rule| rule["ruleId"].as_str())
+            .collect();
+        for rule in rules {
+            if now.iter().any(|open| open == rule) {
+                survived.missed.push(rule.to_owned());
+            } else if !backed_up.contains(rule) {
+                survived.lost_backups.push(rule.to_owned());
+            }
+            if revokers.get(rule).is_some_and(|count| *count > 1) {
+                survived.doubled_revokes.push(rule.to_owned());
             }
         }
     }
-    let doubled_notifications = announced
-        .into_iter()
-        .filter(|(_, count)| *count > 1)
-        .map(|(key, _)| key)
-        .collect();
-    Ok(Findings {
-        changes: 0,
-        lag_ms: 0,
-        fenced: false,
-        before_kill: 0,
-        missed,
-        lost_backups,
-        doubled_revokes,
-        doubled_notifications,
-        rto_ms: 0,
-        failover_ms: 0,
-        epoch: 0,
-        rpo_ms: 0,
-        unreplicated_at_kill: 0,
-        executions: BTreeMap::new(),
-        failover: Value::Null,
-    })
+    Ok(survived)
 }
 
-/// Every acting audit record and every backup in the table, as JSON.
-async fn scan_records(config: &SdkConfig, table: &str) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
+/// The acting audit records and the backups of one group, as JSON.
+async fn group_records(
+    config: &SdkConfig,
+    table: &str,
+    group: &str,
+) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
+    use aws_sdk_dynamodb::types::AttributeValue;
     let client = aws_sdk_dynamodb::Client::new(config);
     let (mut audits, mut backups) = (Vec::new(), Vec::new());
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|error| crate::executions::sdk_error("Scan", error))?;
+    let mut pages = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("GROUP#{group}")))
+        .consistent_read(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|error| crate::executions::sdk_error("Query", error))?;
         for item in page.items() {
             let sort_key = item
                 .get("sk")
@@ -623,11 +656,25 @@ async fn scan_records(config: &SdkConfig, table: &str) -> anyhow::Result<(Vec<Va
                 backups.push(record);
             }
         }
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok((audits, backups)),
+    }
+    Ok((audits, backups))
+}
+
+/// The changes either region announced more than once.
+async fn doubled_notifications(regions: &[DrillRegion]) -> Vec<String> {
+    let mut announced: BTreeMap<String, usize> = BTreeMap::new();
+    for region in regions {
+        for envelope in region.notifications.lock().await.iter() {
+            if let Some(key) = announced_change(envelope) {
+                *announced.entry(key).or_default() += 1;
+            }
         }
     }
+    announced
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|(key, _)| key)
+        .collect()
 }
 
 /// The group and change a notification announced, from the SNS envelope.
@@ -649,5 +696,6 @@ fn announced_change(envelope: &Value) -> Option<String> {
     ))
 }
 
+mod fenced;
 #[cfg(test)]
 mod tests;

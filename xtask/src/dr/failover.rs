@@ -73,6 +73,8 @@ pub(crate) struct FailbackRequest {
     pub(crate) to: String,
     pub(crate) yes: bool,
     pub(crate) json: bool,
+    /// Print nothing (the drill reports the run itself).
+    pub(crate) quiet: bool,
 }
 
 pub(crate) fn parse_failover(args: Vec<String>) -> anyhow::Result<Option<FailoverRequest>> {
@@ -116,7 +118,12 @@ pub(crate) fn parse_failback(args: Vec<String>) -> anyhow::Result<Option<Failbac
         }
     }
     let to = to.context("name the region to move back to: --to REGION")?;
-    Ok(Some(FailbackRequest { to, yes, json }))
+    Ok(Some(FailbackRequest {
+        to,
+        yes,
+        json,
+        quiet: false,
+    }))
 }
 
 /// An RFC 3339 time from a flag, or an error naming the flag.
@@ -183,6 +190,7 @@ pub(crate) async fn failback(
 ) -> anyhow::Result<Moved> {
     let started = std::time::Instant::now();
     let mut runner = Runner::new("failback", request.yes, request.json);
+    runner.quiet = request.quiet;
     let result = failback_steps(regions, request, &mut runner).await;
     conclude(&mut runner, result, started, &request.to)
 }
@@ -625,7 +633,7 @@ pub(crate) async fn set_rule(
 }
 
 /// The running executions of the remediation machine in `region`.
-async fn running(regions: &Regions, region: &Region) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn running(regions: &Regions, region: &Region) -> anyhow::Result<Vec<String>> {
     let client = aws_sdk_sfn::Client::new(&region.sfn);
     let machine =
         crate::executions::state_machine_arn(&client, &regions.spec.state_machine).await?;

@@ -61,7 +61,7 @@ async fn the_drill_misses_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_that_fences_the_primary_instead_misses_loses_and_doubles_nothing() {
-    let findings = drill_local(&Request {
+    let findings = drill_local_fenced(&Request {
         changes: 10,
         lag: Duration::ZERO,
         fence: true,
@@ -72,6 +72,12 @@ async fn a_drill_that_fences_the_primary_instead_misses_loses_and_doubles_nothin
     .await
     .unwrap();
     assert!(findings.clean() && findings.fenced, "{findings:#?}");
+    assert_eq!(findings.rpo_ms, None, "nothing was lost with the primary");
+    assert_eq!(
+        findings.failback["epoch"], 3,
+        "the drill ends with the primary active again: {}",
+        findings.failback
+    );
     let steps = findings.failover["steps"].as_array().unwrap();
     for part in ["epoch", "parameter passive", "disable its rule"] {
         let step = steps
@@ -287,6 +293,7 @@ async fn a_failover_is_planned_made_resumed_and_the_old_primary_is_fenced() {
         to: primary.clone(),
         yes: false,
         json: false,
+        quiet: true,
     };
     assert!(failback(&regions, &plan).await.unwrap().rto.is_none());
     assert_eq!(
@@ -300,6 +307,7 @@ async fn a_failover_is_planned_made_resumed_and_the_old_primary_is_fenced() {
             to: primary.clone(),
             yes: true,
             json: false,
+            quiet: true,
         },
     )
     .await
