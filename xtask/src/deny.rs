@@ -69,6 +69,7 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
     };
     let root = moat_stack::workspace_root();
     let bin = ensure_cargo_deny(&root)?;
+    fetch_every_target(&root)?;
     let json = options.report.is_some();
     let mut command = deny_command(&root, &bin, options.advisories, json);
     match &options.report {
@@ -81,7 +82,26 @@ pub(crate) fn run(args: Vec<String>) -> anyhow::Result<()> {
 pub(crate) fn check() -> anyhow::Result<()> {
     let root = moat_stack::workspace_root();
     let bin = ensure_cargo_deny(&root)?;
+    fetch_every_target(&root)?;
     run_checks(&mut deny_command(&root, &bin, false, false))
+}
+
+/// Downloads the sources of every dependency, for every target: cargo-deny
+/// reads the whole graph offline, and a build fetches only the host's
+/// (aws-smithy-cbor's `half` needs `crunchy` only on SPIR-V, say). A no-op
+/// when everything is there.
+fn fetch_every_target(root: &Path) -> anyhow::Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .current_dir(root)
+        .args(["fetch", "--locked", "--quiet"])
+        .status()
+        .context("starting cargo fetch")?;
+    if !status.success() {
+        bail!(
+            "cargo fetch --locked failed ({status}): cargo-deny needs every dependency's sources"
+        );
+    }
+    Ok(())
 }
 
 /// `cargo-deny deny [--format json] [--offline] check [CHECKS]`: the
