@@ -403,8 +403,9 @@ where
     }
 }
 
-/// The region's default VPC, where a smoke group goes unless `--vpc` says.
-async fn default_vpc(ec2: &ec2::Client) -> anyhow::Result<String> {
+/// The region's default VPC, where a throw-away group goes: a smoke group
+/// unless `--vpc` says, the failover canary, the drill's groups.
+pub(crate) async fn default_vpc(ec2: &ec2::Client) -> anyhow::Result<String> {
     let vpcs = ec2
         .describe_vpcs()
         .filters(
@@ -418,9 +419,9 @@ async fn default_vpc(ec2: &ec2::Client) -> anyhow::Result<String> {
         .context("DescribeVpcs")?
         .vpcs
         .unwrap_or_default();
-    vpcs.into_iter()
-        .find_map(|vpc| vpc.vpc_id)
-        .context("this region has no default VPC: name one with --vpc")
+    vpcs.into_iter().find_map(|vpc| vpc.vpc_id).context(
+        "this region has no default VPC for a throw-away group (smoke: name one with --vpc)",
+    )
 }
 
 #[cfg(test)]

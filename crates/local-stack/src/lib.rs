@@ -214,7 +214,7 @@ impl RegionStack {
 
 /// Takes up to ten messages from an SQS queue, waiting up to
 /// `wait_seconds` for the first; each body parsed as JSON where it is.
-pub(crate) async fn take_messages(
+pub async fn take_messages(
     config: &SdkConfig,
     region: &str,
     queue_url: &str,

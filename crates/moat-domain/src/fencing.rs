@@ -72,6 +72,21 @@ pub fn next(
     }
 }
 
+/// The record a move to `to` writes, given the highest record seen:
+/// `current` itself when it names `to` already (a re-run of the same move
+/// finds it done and raises nothing), else the next epoch.
+pub fn moved_to(
+    current: Option<&ActiveRegion>,
+    to: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> ActiveRegion {
+    match current {
+        Some(record) if record.region == to => record.clone(),
+        _ => next(current, to, by, now),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +108,16 @@ mod tests {
         assert!(!old_primary.may_act(), "{old_primary:?}");
         assert_eq!(standing("us-east-1", &[]), Standing::Unfenced);
         assert!(Standing::Unfenced.may_act());
+    }
+
+    #[test]
+    fn a_move_already_made_is_found_made() {
+        let now = "2026-12-01T04:00:00Z".parse().unwrap();
+        let active = record("us-west-2", 4);
+        assert_eq!(moved_to(Some(&active), "us-west-2", "oncall", now), active);
+        let back = moved_to(Some(&active), "us-east-1", "oncall", now);
+        assert_eq!((back.region.as_str(), back.epoch), ("us-east-1", 5));
+        assert_eq!(moved_to(None, "us-east-1", "oncall", now).epoch, 1);
     }
 
     #[test]

@@ -102,7 +102,7 @@ async fn find_group(ec2: &ec2::Client, name: &str) -> anyhow::Result<Option<Stri
 }
 
 async fn create_group(ec2: &ec2::Client, name: &str) -> anyhow::Result<String> {
-    let vpc = default_vpc(ec2).await?;
+    let vpc = crate::smoke::default_vpc(ec2).await?;
     let created = ec2
         .create_security_group()
         .group_name(name)
@@ -115,28 +115,6 @@ async fn create_group(ec2: &ec2::Client, name: &str) -> anyhow::Result<String> {
         .group_id()
         .map(str::to_owned)
         .context("CreateSecurityGroup gave no id")
-}
-
-/// The region's default VPC, where the canary and the drill put their
-/// throw-away groups.
-pub(crate) async fn default_vpc(ec2: &ec2::Client) -> anyhow::Result<String> {
-    let vpcs = ec2
-        .describe_vpcs()
-        .filters(
-            ec2::types::Filter::builder()
-                .name("is-default")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|error| sdk_error("DescribeVpcs", error))?;
-    let vpc = vpcs
-        .vpcs()
-        .first()
-        .and_then(|vpc| vpc.vpc_id())
-        .context("no default VPC here for a throw-away group")?;
-    Ok(vpc.to_owned())
 }
 
 /// Opens the canary rule and gives its id and the CloudTrail record of the

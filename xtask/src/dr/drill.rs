@@ -32,7 +32,7 @@ use moat_domain::fencing::next;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::failover::{FailoverRequest, failover, records_of};
+use super::failover::{FailoverRequest, failover};
 use super::{LocalEndpoints, Regions};
 
 const USAGE: &str = "\
@@ -52,7 +52,7 @@ reaches the other region before it is answered). --fence rehearses as one
 would in AWS: the primary stays up and the failover fences it.";
 
 /// How long apart the changes are made.
-pub(crate) const CHANGE_INTERVAL: Duration = Duration::from_millis(40);
+const CHANGE_INTERVAL: Duration = Duration::from_millis(40);
 
 /// How long the drill waits for the last executions to end.
 const PATIENCE: Duration = Duration::from_secs(600);
@@ -274,7 +274,8 @@ impl TwoRegions {
             "cargo xtask drill",
             chrono::Utc::now(),
         );
-        records_of(&regions, &primary)
+        regions
+            .records(&primary)
             .put_active_region(&epoch_one)
             .await?;
         replicator.drained(Duration::from_secs(30)).await;
@@ -352,51 +353,14 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
         );
     }
     let kill_at = request.changes / 2;
-    let mut opened = Vec::new();
-    let mut killed = None;
-    let mut failing_over = None;
-    let regions = two.regions.clone();
-    for (index, group) in groups.iter().enumerate() {
-        if index == kill_at {
-            let backlog = replicator.backlog();
-            kill(stack.primary.moto.pid())?;
-            killed = Some((Instant::now(), backlog));
-            let (regions, to) = (regions.clone(), spec.regions.secondary.clone());
-            failing_over = Some(tokio::spawn(async move {
-                let request = FailoverRequest {
-                    to,
-                    outage_start: Some(chrono::Utc::now()),
-                    yes: true,
-                    json: false,
-                    quiet: true,
-                };
-                let moved = failover(&regions, &request).await;
-                (moved, Instant::now())
-            }));
-        }
-        let changes = if killed.is_some() { &survivor } else { &both };
-        let made = changes
-            .authorize_ingress(
-                &Actor::developer("drill"),
-                group,
-                &Opening::tcp(22, "0.0.0.0/0"),
-            )
-            .await?;
-        opened.extend(
-            made.rule_ids
-                .iter()
-                .map(|rule| (group.clone(), rule.clone())),
-        );
-        tokio::time::sleep(CHANGE_INTERVAL).await;
-    }
-    let (killed_at, backlog_at_kill) = killed.context("the stream reached the kill")?;
-    let (moved, canary_fixed) = failing_over
-        .context("the failover started")?
-        .await
-        .context("the failover task")?;
-    let moved = moved?;
-    // The canary is the failover's last step: its end is the canary fixed.
-    let rto = canary_fixed.duration_since(killed_at);
+    let streamed = stream(two.regions.clone(), &groups, &both, &survivor, || {
+        let backlog = replicator.backlog();
+        kill(stack.primary.moto.pid())?;
+        Ok(backlog)
+    })
+    .await?;
+    let (opened, moved, backlog_at_kill) = (streamed.opened, streamed.moved, streamed.at_outage);
+    let rto = streamed.canary_fixed.duration_since(streamed.outage_at);
     let executions = settle(&two.sides, &stack.secondary, &two.stopping).await?;
     let survived = check_survivor(
         &stack.secondary.config,
@@ -436,6 +400,80 @@ pub(crate) async fn drill_local(request: &Request) -> anyhow::Result<Findings> {
     })
 }
 
+/// What streaming the drill's changes saw.
+pub(crate) struct Streamed<T> {
+    /// Every rule opened, with its group.
+    pub(crate) opened: Vec<(String, String)>,
+    /// What `outage` gave, and when it ran.
+    pub(crate) at_outage: T,
+    pub(crate) outage_at: Instant,
+    pub(crate) moved: super::failover::Moved,
+    /// When the failover ended: its last step is the canary, fixed.
+    pub(crate) canary_fixed: Instant,
+}
+
+/// Opens one group each to SSH from anywhere, `CHANGE_INTERVAL` apart,
+/// through `before` and, from the middle of the stream on, through `after`.
+/// At the middle `outage` runs (the kill, or nothing when the primary is
+/// fenced instead) and a failover to the secondary starts while the stream
+/// goes on.
+pub(crate) async fn stream<T>(
+    regions: Arc<Regions>,
+    groups: &[String],
+    before: &Changes,
+    after: &Changes,
+    outage: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<Streamed<T>> {
+    let half = groups.len() / 2;
+    let mut opened = Vec::new();
+    let mut outage = Some(outage);
+    let mut failed = None;
+    for (index, group) in groups.iter().enumerate() {
+        if index == half
+            && let Some(outage) = outage.take()
+        {
+            let at_outage = outage()?;
+            let outage_at = Instant::now();
+            let (regions, to) = (regions.clone(), regions.spec.regions.secondary.clone());
+            let failing_over = tokio::spawn(async move {
+                let request = FailoverRequest {
+                    to,
+                    outage_start: Some(chrono::Utc::now()),
+                    yes: true,
+                    json: false,
+                    quiet: true,
+                };
+                let moved = failover(&regions, &request).await;
+                (moved, Instant::now())
+            });
+            failed = Some((at_outage, outage_at, failing_over));
+        }
+        let changes = if failed.is_some() { after } else { before };
+        let made = changes
+            .authorize_ingress(
+                &Actor::developer("moat-drill"),
+                group,
+                &Opening::tcp(22, "0.0.0.0/0"),
+            )
+            .await?;
+        opened.extend(
+            made.rule_ids
+                .iter()
+                .map(|rule| (group.clone(), rule.clone())),
+        );
+        tokio::time::sleep(CHANGE_INTERVAL).await;
+    }
+    let (at_outage, outage_at, failing_over) = failed.context("the stream reached its middle")?;
+    let (moved, canary_fixed) = failing_over.await.context("the failover task")?;
+    Ok(Streamed {
+        opened,
+        at_outage,
+        outage_at,
+        moved: moved?,
+        canary_fixed,
+    })
+}
+
 /// Starts the region's pump: every event its rule delivers starts an
 /// execution, as the rule's Step Functions target would, until the region
 /// dies or the drill stops; its notifications are read as they come.
@@ -446,7 +484,7 @@ fn start_pump(
 ) -> DrillRegion {
     let started = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let notifications = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-    let config = region.config.clone();
+    let (config, region_name) = (region.config.clone(), region.region().to_owned());
     let (events, inbox) = (
         region.resources.event_queue_url.clone(),
         region.resources.notification_inbox_url.clone(),
@@ -456,7 +494,9 @@ fn start_pump(
             (pipeline.clone(), started.clone(), notifications.clone());
         tokio::spawn(async move {
             while !stopping.load(Ordering::Relaxed) {
-                let Ok(delivered) = take(&config, &events).await else {
+                let Ok(delivered) =
+                    local_stack::take_messages(&config, &region_name, &events, 0).await
+                else {
                     return;
                 };
                 for event in delivered {
@@ -465,7 +505,8 @@ fn start_pump(
                         Err(_) => return,
                     }
                 }
-                let Ok(read) = take(&config, &inbox).await else {
+                let Ok(read) = local_stack::take_messages(&config, &region_name, &inbox, 0).await
+                else {
                     return;
                 };
                 notifications.lock().await.extend(read);
@@ -478,33 +519,6 @@ fn start_pump(
         notifications,
         pump,
     }
-}
-
-/// Takes what a queue holds, bodies parsed; an error once the region is gone.
-async fn take(config: &SdkConfig, queue: &str) -> anyhow::Result<Vec<Value>> {
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let output = sqs
-        .receive_message()
-        .queue_url(queue)
-        .max_number_of_messages(10)
-        .wait_time_seconds(0)
-        .send()
-        .await
-        .map_err(|error| crate::executions::sdk_error("ReceiveMessage", error))?;
-    let mut bodies = Vec::new();
-    for message in output.messages.unwrap_or_default() {
-        if let Some(handle) = &message.receipt_handle {
-            sqs.delete_message()
-                .queue_url(queue)
-                .receipt_handle(handle)
-                .send()
-                .await
-                .map_err(|error| crate::executions::sdk_error("DeleteMessage", error))?;
-        }
-        let body = message.body.unwrap_or_default();
-        bodies.push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
-    }
-    Ok(bodies)
 }
 
 /// Kills a process the way a region dies: at once, with no cleanup.

@@ -19,8 +19,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, Utc};
-use moat_aws::records::{ActiveRegions, DynamoRecords, Stored};
-use moat_domain::fencing::{ActiveRegion, next};
+use moat_aws::records::{ActiveRegions, Stored};
+use moat_domain::fencing::{ActiveRegion, moved_to};
 use serde_json::{Value, json};
 
 use super::{Did, Region, Regions, Runner};
@@ -252,15 +252,8 @@ async fn failover_steps(
     let outage_start = request
         .outage_start
         .unwrap_or_else(|| Utc::now() - DEFAULT_OUTAGE);
-    let record = runner
-        .check("read the active-region records", async {
-            Ok(describe_records(regions).await)
-        })
-        .await?;
-    let _ = record;
-    let (current, epoch) = next_epoch(regions, &request.to).await;
-    let moved = next(current.as_ref(), &request.to, &by, Utc::now());
-    let moved = ActiveRegion { epoch, ..moved };
+    let moved = plan_move(runner, regions, &request.to, &by).await?;
+    let epoch = moved.epoch;
     runner
         .check(
             &format!("preflight {}", target.name),
@@ -294,16 +287,8 @@ async fn failback_steps(
 ) -> anyhow::Result<u64> {
     let target = regions.get(&request.to)?;
     let by = caller_arn(target).await?;
-    runner
-        .check("read the active-region records", async {
-            Ok(describe_records(regions).await)
-        })
-        .await?;
-    let (current, epoch) = next_epoch(regions, &request.to).await;
-    let moved = ActiveRegion {
-        epoch,
-        ..next(current.as_ref(), &request.to, &by, Utc::now())
-    };
+    let moved = plan_move(runner, regions, &request.to, &by).await?;
+    let epoch = moved.epoch;
     runner
         .check(
             &format!("preflight {}", target.name),
@@ -475,56 +460,42 @@ async fn sweep_and_canary(
         .await
 }
 
-/// Each region's record as text, for the report.
-async fn describe_records(regions: &Regions) -> String {
-    let mut parts = Vec::new();
-    for region in &regions.all {
-        let text = match read_record(regions, region).await {
-            Ok(Some(record)) => format!(
-                "{}: epoch {} names {}",
-                region.name, record.epoch, record.region
-            ),
-            Ok(None) => format!("{}: no record (unfenced)", region.name),
-            Err(error) => format!("{}: unreachable ({error:#})", region.name),
-        };
-        parts.push(text);
-    }
-    parts.join("; ")
-}
-
-/// The highest record any region holds, and the epoch this move writes:
-/// the next one, or the current one when it already names `to` (a re-run).
-async fn next_epoch(regions: &Regions, to: &str) -> (Option<ActiveRegion>, u64) {
-    let mut highest: Option<ActiveRegion> = None;
-    for region in &regions.all {
-        if let Ok(Some(record)) = read_record(regions, region).await
-            && highest
-                .as_ref()
-                .is_none_or(|seen| record.epoch > seen.epoch)
-        {
-            highest = Some(record);
-        }
-    }
-    let epoch = match &highest {
-        Some(record) if record.region == to => record.epoch,
-        Some(record) => record.epoch + 1,
-        None => 1,
-    };
-    (highest, epoch)
-}
-
-pub(crate) fn records_of(regions: &Regions, region: &Region) -> DynamoRecords {
-    DynamoRecords::new(
-        &moat_aws::Aws::from_sdk_config(region.aws.clone()),
-        &regions.spec.records_table,
-    )
-}
-
-pub(crate) async fn read_record(
+/// Reads every region's copy of the active-region record once, reports
+/// them, and gives the record this move to `to` writes
+/// (`fencing::moved_to`: the next epoch, or the current one on a re-run).
+async fn plan_move(
+    runner: &mut Runner,
     regions: &Regions,
-    region: &Region,
-) -> anyhow::Result<Option<ActiveRegion>> {
-    Ok(records_of(regions, region).active_region().await?)
+    to: &str,
+    by: &str,
+) -> anyhow::Result<ActiveRegion> {
+    let mut highest: Option<ActiveRegion> = None;
+    runner
+        .check("read the active-region records", async {
+            let mut parts = Vec::new();
+            for region in &regions.all {
+                parts.push(match regions.read_record(region).await {
+                    Ok(Some(record)) => {
+                        let text = format!(
+                            "{}: epoch {} names {}",
+                            region.name, record.epoch, record.region
+                        );
+                        if highest
+                            .as_ref()
+                            .is_none_or(|seen| record.epoch > seen.epoch)
+                        {
+                            highest = Some(record);
+                        }
+                        text
+                    }
+                    Ok(None) => format!("{}: no record (unfenced)", region.name),
+                    Err(error) => format!("{}: unreachable ({error:#})", region.name),
+                });
+            }
+            Ok(parts.join("; "))
+        })
+        .await?;
+    Ok(moved_to(highest.as_ref(), to, by, Utc::now()))
 }
 
 /// Writes `moved` into `region`'s table, only over a lower epoch.
@@ -533,7 +504,7 @@ async fn write_epoch(
     region: &Region,
     moved: &ActiveRegion,
 ) -> anyhow::Result<Did> {
-    match records_of(regions, region).put_active_region(moved).await? {
+    match regions.records(region).put_active_region(moved).await? {
         Stored::Created => Ok(Did::now(format!(
             "epoch {} names {}",
             moved.epoch, moved.region

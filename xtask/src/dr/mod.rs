@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
+use moat_aws::records::{ActiveRegions, DynamoRecords};
+use moat_domain::fencing::ActiveRegion;
 use moat_stack::StackSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -145,6 +147,22 @@ impl Regions {
     pub(crate) fn names(&self) -> Vec<String> {
         self.all.iter().map(|region| region.name.clone()).collect()
     }
+
+    /// The records table as `region` sees it (its replica).
+    pub(crate) fn records(&self, region: &Region) -> DynamoRecords {
+        DynamoRecords::new(
+            &moat_aws::Aws::from_sdk_config(region.aws.clone()),
+            &self.spec.records_table,
+        )
+    }
+
+    /// `region`'s copy of the active-region record.
+    pub(crate) async fn read_record(
+        &self,
+        region: &Region,
+    ) -> anyhow::Result<Option<ActiveRegion>> {
+        Ok(self.records(region).active_region().await?)
+    }
 }
 
 /// `config` with calls bounded in time.
@@ -204,6 +222,14 @@ impl Did {
         Did {
             already: true,
             detail: detail.into(),
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        if self.already {
+            Outcome::AlreadyDone
+        } else {
+            Outcome::Done
         }
     }
 }
@@ -269,12 +295,7 @@ impl Runner {
         }
         match act.await {
             Ok(did) => {
-                let outcome = if did.already {
-                    Outcome::AlreadyDone
-                } else {
-                    Outcome::Done
-                };
-                self.record(name, outcome, did.detail, began);
+                self.record(name, did.outcome(), did.detail, began);
                 Ok(())
             }
             Err(error) => Err(self.fail(name, error, began)),
@@ -293,14 +314,7 @@ impl Runner {
             return;
         }
         match act.await {
-            Ok(did) => {
-                let outcome = if did.already {
-                    Outcome::AlreadyDone
-                } else {
-                    Outcome::Done
-                };
-                self.record(name, outcome, did.detail, began);
-            }
+            Ok(did) => self.record(name, did.outcome(), did.detail, began),
             Err(error) => self.record(name, Outcome::Unreachable, format!("{error:#}"), began),
         }
     }

@@ -35,8 +35,6 @@ use aws_sdk_dynamodb as dynamodb;
 use aws_sdk_lambda as lambda;
 use aws_sdk_s3 as s3;
 use chrono::{DateTime, SecondsFormat, Utc};
-use moat_aws::Aws;
-use moat_aws::records::{ActiveRegions, DynamoRecords};
 use moat_domain::fencing::{Standing, standing};
 use moat_domain::policy::Policy;
 use moat_stack::StackSpec;
@@ -736,11 +734,7 @@ async fn active_region(regions: &Regions) -> anyhow::Result<(String, String)> {
     let mut seen = Vec::new();
     let mut unread = Vec::new();
     for region in &regions.all {
-        let records = DynamoRecords::new(
-            &Aws::from_sdk_config(region.aws.clone()),
-            &spec.records_table,
-        );
-        match records.active_region().await {
+        match regions.read_record(region).await {
             Ok(record) => seen.extend(record),
             Err(error) => unread.push(format!("{}: {error}", region.name)),
         }

@@ -27,6 +27,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::dr::{Region, Regions};
+use crate::executions::sdk_error;
 
 const USAGE: &str = "\
 usage: cargo xtask status [--executions N] [--json]
@@ -432,13 +433,6 @@ async fn check<T>(read: impl Future<Output = anyhow::Result<Option<T>>>) -> Chec
 /// Whether an SDK error says the thing asked for does not exist.
 fn not_found(error: &impl ProvideErrorMetadata, codes: &[&str]) -> bool {
     error.code().is_some_and(|code| codes.contains(&code))
-}
-
-fn sdk_error(
-    operation: &str,
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> anyhow::Error {
-    crate::executions::sdk_error(operation, error)
 }
 
 async fn active_region_record(

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use local_stack::changes::{Actor, Changes, Opening};
+use local_stack::changes::Changes;
 
 use super::super::Regions;
-use super::super::failover::{FailbackRequest, FailoverRequest, failback, failover, running};
-use super::{CHANGE_INTERVAL, Findings, Request, check_survivor};
+use super::super::failover::{FailbackRequest, failback, running};
+use super::{Findings, Request, check_survivor};
 
 /// How long the drill waits for both regions to be idle.
 const IDLE_PATIENCE: Duration = Duration::from_secs(900);
@@ -41,7 +41,7 @@ pub(crate) async fn drill_by_fencing(
     let spec = regions.spec.clone();
     let target = regions.get(&spec.regions.secondary)?.clone();
     let ec2 = aws_sdk_ec2::Client::new(&target.aws);
-    let vpc = super::super::canary::default_vpc(&ec2).await?;
+    let vpc = crate::smoke::default_vpc(&ec2).await?;
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
     let mut groups = Vec::new();
     for index in 0..request.changes {
@@ -53,45 +53,9 @@ pub(crate) async fn drill_by_fencing(
         );
     }
     let half = request.changes / 2;
-    let mut opened = Vec::new();
-    let mut fenced_at = None;
-    let mut failing_over = None;
-    for (index, group) in groups.iter().enumerate() {
-        if index == half {
-            fenced_at = Some(Instant::now());
-            let (regions, to) = (regions.clone(), spec.regions.secondary.clone());
-            failing_over = Some(tokio::spawn(async move {
-                let request = FailoverRequest {
-                    to,
-                    outage_start: Some(chrono::Utc::now()),
-                    yes: true,
-                    json: false,
-                    quiet: true,
-                };
-                let moved = failover(&regions, &request).await;
-                (moved, Instant::now())
-            }));
-        }
-        let made = changes
-            .authorize_ingress(
-                &Actor::developer("moat-drill"),
-                group,
-                &Opening::tcp(22, "0.0.0.0/0"),
-            )
-            .await?;
-        opened.extend(
-            made.rule_ids
-                .iter()
-                .map(|rule| (group.clone(), rule.clone())),
-        );
-        tokio::time::sleep(CHANGE_INTERVAL).await;
-    }
-    let fenced_at = fenced_at.context("the stream reached its middle")?;
-    let (moved, canary_fixed) = failing_over
-        .context("the failover started")?
-        .await
-        .context("the failover task")?;
-    let moved = moved?;
+    let streamed = super::stream(regions.clone(), &groups, changes, changes, || Ok(())).await?;
+    let (opened, moved) = (streamed.opened, streamed.moved);
+    let rto = streamed.canary_fixed.duration_since(streamed.outage_at);
     let executions = wait_until_idle(&regions).await?;
     let survived = check_survivor(&target.aws, &spec.records_table, changes, &opened).await?;
     delete_groups(&ec2, &groups).await?;
@@ -115,7 +79,7 @@ pub(crate) async fn drill_by_fencing(
         lost_backups: survived.lost_backups,
         doubled_revokes: survived.doubled_revokes,
         doubled_notifications: Vec::new(),
-        rto_ms: canary_fixed.duration_since(fenced_at).as_millis(),
+        rto_ms: rto.as_millis(),
         failover_ms: moved.rto.map_or(0, |rto| rto.as_millis()),
         epoch: moved.epoch,
         rpo_ms: None,

@@ -3,7 +3,7 @@
 //! that comes back and replays, and a failover that stops midway and is
 //! resumed.
 
-use super::super::failover::{FailbackRequest, FailoverRequest, failback, failover, read_record};
+use super::super::failover::{FailbackRequest, FailoverRequest, failback, failover};
 use super::*;
 
 fn args(text: &str) -> Vec<String> {
@@ -105,7 +105,8 @@ fn failover_to(region: &str, yes: bool) -> FailoverRequest {
 async fn fence_state(regions: &Regions) -> Vec<String> {
     let mut state = Vec::new();
     for region in &regions.all {
-        let record = read_record(regions, region)
+        let record = regions
+            .read_record(region)
             .await
             .unwrap()
             .map(|r| (r.region, r.epoch));
@@ -184,7 +185,8 @@ async fn a_failover_is_planned_made_resumed_and_the_old_primary_is_fenced() {
         format!("{stopped:#}").contains("step `replay us-west-2's archive` failed"),
         "{stopped:#}"
     );
-    let record = read_record(&regions, regions.get(&secondary).unwrap())
+    let record = regions
+        .read_record(regions.get(&secondary).unwrap())
         .await
         .unwrap()
         .unwrap();
